@@ -1,0 +1,40 @@
+//! The command line: one module per subcommand.
+
+pub mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Notarium: a trust server for container images, speaking Notary v1 / Docker Content Trust.
+#[derive(Debug, Parser)]
+#[command(name = "notarium", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the trust server.
+    Serve(serve::ServeCommand),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(cmd) => cmd.run(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,119 @@
+//! `notarium serve`: configuration, logging, storage, keys, TLS, then serve until a signal.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, KekSource, LogFormat, ServeArgs, Transport};
+use crate::http::{router, AppState, Limits};
+use crate::service::Repos;
+use crate::signing::{Kek, ServerKeys};
+use crate::tls::{server_config, LocalCa};
+use crate::{server, storage};
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeCommand {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+fn load_kek(source: &KekSource) -> anyhow::Result<Kek> {
+    Ok(match source {
+        KekSource::Inline(text) => Kek::from_base64(text)?,
+        KekSource::File(path) => Kek::load_or_create(path, false)?,
+        KekSource::Development(path) => {
+            if !path.exists() {
+                tracing::warn!(
+                    path = %path.display(),
+                    "no key-encryption key configured: generating a development key; \
+                     set NOTARIUM_KEY_ENCRYPTION_KEY_FILE in production"
+                );
+            }
+            Kek::load_or_create(path, true)?
+        }
+    })
+}
+
+/// Builds the application state from a resolved configuration.
+pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<AppState> {
+    let store = storage::open(&config.database_url)
+        .await
+        .with_context(|| format!("could not open database {}", storage::redact_url(&config.database_url)))?;
+    let kek = load_kek(&config.kek)?;
+    let keys = ServerKeys::new(Arc::clone(&store), kek, Arc::clone(&clock));
+    Ok(AppState {
+        repos: Arc::new(Repos::new(store, keys, clock)),
+        cache: config.cache,
+        limits: Limits::default(),
+    })
+}
+
+fn print_docker_hint(addr: std::net::SocketAddr, ca: &Path) {
+    let host = if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    println!("Notarium trust server: https://{host}");
+    println!("Local CA certificate: {}", ca.display());
+    println!("To use it with docker:");
+    println!("  mkdir -p ~/.docker/tls/{host} && cp {} ~/.docker/tls/{host}/ca.crt", ca.display());
+    println!("  export DOCKER_CONTENT_TRUST_SERVER=https://{host}");
+    println!("With notary: notary -s https://{host} --tlscacert {} …", ca.display());
+}
+
+impl ServeCommand {
+    /// Runs the server until SIGTERM or Ctrl-C.
+    pub fn run(self) -> anyhow::Result<()> {
+        let inline_kek = std::env::var("NOTARIUM_KEY_ENCRYPTION_KEY").ok();
+        let config = Config::resolve(&self.args, inline_kek)?;
+        init_tracing(config.log_format);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("could not start the async runtime")?;
+        runtime.block_on(serve(config))
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("could not create data directory {}", config.data_dir.display()))?;
+    let state = build_state(&config, Arc::new(SystemClock)).await?;
+    let (tls, ca) = match &config.transport {
+        Transport::Tls { cert, key } => (Some(server_config(cert, key)?), None),
+        Transport::GeneratedTls => {
+            let (ca, created) = LocalCa::ensure(&config.data_dir)?;
+            if created {
+                tracing::info!(ca = %ca.ca_cert.display(), "generated a local CA and server certificate");
+            }
+            (Some(server_config(&ca.server_cert, &ca.server_key)?), Some(ca))
+        }
+        Transport::Plain => (None, None),
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %addr, "serving on {scheme}://{addr}");
+    if let Some(ca) = &ca {
+        print_docker_hint(addr, &ca.ca_cert);
+    }
+    server::serve(listener, router(state), tls, server::shutdown_signal()).await?;
+    Ok(())
+}

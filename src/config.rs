@@ -1,0 +1,250 @@
+//! Configuration of `serve`: defaults < config file (TOML) < environment < flags.
+//!
+//! Every setting is a flag with an environment variable (`NOTARIUM_…`) and a key of the same
+//! name in the file. Loading configuration never writes files.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::http::CacheConfig;
+
+/// `serve` flags; each also reads its environment variable.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file; its keys are the long flag names with `_` for `-`.
+    #[arg(long, env = "NOTARIUM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:4443].
+    #[arg(long, env = "NOTARIUM_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the embedded database, generated TLS files and the development KEK
+    /// [default: ./notarium-data].
+    #[arg(long, env = "NOTARIUM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL [default: sqlite://DATA_DIR/notarium.db].
+    #[arg(long, env = "NOTARIUM_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// PEM certificate chain; with --tls-key. Without both, a local CA is generated.
+    #[arg(long, env = "NOTARIUM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "NOTARIUM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP, for running behind a TLS-terminating proxy.
+    #[arg(long, env = "NOTARIUM_PLAIN_HTTP", num_args = 0..=1, default_missing_value = "true")]
+    pub plain_http: Option<bool>,
+    /// File holding the key-encryption key (32 bytes, base64) that seals server keys.
+    /// The variable NOTARIUM_KEY_ENCRYPTION_KEY may hold the key itself instead. Without
+    /// either, a development key is generated in the data directory.
+    #[arg(long, env = "NOTARIUM_KEY_ENCRYPTION_KEY_FILE")]
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// Log format: `human` or `json` [default: human].
+    #[arg(long, env = "NOTARIUM_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Cache-Control max-age for current metadata, seconds [default: 300].
+    #[arg(long, env = "NOTARIUM_CACHE_CURRENT_MAX_AGE")]
+    pub cache_current_max_age: Option<u32>,
+    /// Cache-Control max-age for metadata by version or checksum, seconds [default: 2592000].
+    #[arg(long, env = "NOTARIUM_CACHE_CONSISTENT_MAX_AGE")]
+    pub cache_consistent_max_age: Option<u32>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The file form of [`ServeArgs`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    plain_http: Option<bool>,
+    key_encryption_key_file: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    cache_current_max_age: Option<u32>,
+    cache_consistent_max_age: Option<u32>,
+}
+
+/// How the listener speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// TLS with the given files.
+    Tls {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// TLS with a local CA generated in the data directory.
+    GeneratedTls,
+    /// Plain HTTP behind a proxy.
+    Plain,
+}
+
+/// Where the key-encryption key comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KekSource {
+    /// The key itself, from the environment.
+    Inline(String),
+    /// A file holding it.
+    File(PathBuf),
+    /// A development key generated in the data directory.
+    Development(PathBuf),
+}
+
+impl std::fmt::Debug for KekSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KekSource::Inline(_) => f.write_str("Inline(<redacted>)"),
+            KekSource::File(p) => write!(f, "File({})", p.display()),
+            KekSource::Development(p) => write!(f, "Development({})", p.display()),
+        }
+    }
+}
+
+/// The resolved configuration of `serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL.
+    pub database_url: String,
+    /// TLS or plain.
+    pub transport: Transport,
+    /// Key-encryption key source.
+    pub kek: KekSource,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Cache lifetimes.
+    pub cache: CacheConfig,
+}
+
+/// The longest max-age notary accepts (one year).
+const MAX_AGE_LIMIT: u32 = 31_536_000;
+
+impl Config {
+    /// Resolves flags and environment (already merged by clap) over the file over defaults.
+    /// `inline_kek` is the value of `NOTARIUM_KEY_ENCRYPTION_KEY`, if set.
+    pub fn resolve(args: &ServeArgs, inline_kek: Option<String>) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("notarium-data"));
+        let database_url = args.database_url.clone().or(file.database_url).unwrap_or_else(|| {
+            format!("sqlite://{}", data_dir.join("notarium.db").display())
+        });
+        let plain = args.plain_http.or(file.plain_http).unwrap_or(false);
+        let cert = args.tls_cert.clone().or(file.tls_cert);
+        let key = args.tls_key.clone().or(file.tls_key);
+        let transport = match (plain, cert, key) {
+            (true, None, None) => Transport::Plain,
+            (true, _, _) => anyhow::bail!("plain_http cannot be combined with tls_cert/tls_key"),
+            (false, Some(cert), Some(key)) => Transport::Tls { cert, key },
+            (false, None, None) => Transport::GeneratedTls,
+            (false, _, _) => anyhow::bail!("tls_cert and tls_key must be given together"),
+        };
+        let kek = match (inline_kek, args.key_encryption_key_file.clone().or(file.key_encryption_key_file)) {
+            (Some(k), _) => KekSource::Inline(k),
+            (None, Some(path)) => KekSource::File(path),
+            (None, None) => KekSource::Development(data_dir.join("key-encryption-key")),
+        };
+        let cache = CacheConfig {
+            current: args
+                .cache_current_max_age
+                .or(file.cache_current_max_age)
+                .unwrap_or(CacheConfig::default().current),
+            consistent: args
+                .cache_consistent_max_age
+                .or(file.cache_consistent_max_age)
+                .unwrap_or(CacheConfig::default().consistent),
+        };
+        anyhow::ensure!(
+            cache.current <= MAX_AGE_LIMIT && cache.consistent <= MAX_AGE_LIMIT,
+            "cache max-age must be between 0 and {MAX_AGE_LIMIT} seconds"
+        );
+        Ok(Config {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4443))),
+            data_dir,
+            database_url,
+            transport,
+            kek,
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
+            cache,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("could not parse config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notarium.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/n\"\ncache_current_max_age = 60\n",
+        )
+        .expect("write config");
+        let args = ServeArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:9100".parse().expect("addr")),
+            ..ServeArgs::default()
+        };
+        let config = Config::resolve(&args, None).expect("valid config");
+        assert_eq!(config.listen.port(), 9100, "the flag wins over the file");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/n"), "the file wins over the default");
+        assert_eq!(config.cache.current, 60);
+        assert_eq!(config.cache.consistent, 2_592_000, "defaults fill the rest");
+        assert_eq!(config.database_url, "sqlite:///srv/n/notarium.db");
+        assert_eq!(config.transport, Transport::GeneratedTls);
+        assert_eq!(config.kek, KekSource::Development(PathBuf::from("/srv/n/key-encryption-key")));
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_mixed_transport() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").expect("write");
+        let args = ServeArgs { config: Some(path), ..ServeArgs::default() };
+        Config::resolve(&args, None).expect_err("a misspelt key is an error");
+        let args = ServeArgs {
+            plain_http: Some(true),
+            tls_cert: Some("c".into()),
+            tls_key: Some("k".into()),
+            ..ServeArgs::default()
+        };
+        Config::resolve(&args, None).expect_err("plain HTTP with TLS files is contradictory");
+        assert_eq!(format!("{:?}", KekSource::Inline("secret".into())), "Inline(<redacted>)");
+    }
+}

@@ -1,0 +1,179 @@
+//! Notary's error envelope and the one mapping from our errors to its codes (brief §1.3).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::service::ServiceError;
+use crate::validation::{ErrorKind, ValidationError};
+
+/// An error answered to the client. Internal causes are logged, never sent.
+#[derive(Debug)]
+pub enum ApiError {
+    /// `INVALID_GUN`: the GUN is refused.
+    InvalidGun(String),
+    /// `INVALID_PARAMETERS`.
+    InvalidParameters(Value),
+    /// `INVALID_ROLE`, detail = the offending name.
+    InvalidRole(String),
+    /// `INVALID_UPDATE`, with notary's tagged validation detail.
+    InvalidUpdate(ValidationError),
+    /// `MALFORMED_JSON`.
+    MalformedJson(String),
+    /// `MALFORMED_UPLOAD`.
+    MalformedUpload(String),
+    /// `METADATA_NOT_FOUND` with detail `{}` (a lookup that found nothing).
+    MetadataNotFound,
+    /// `METADATA_NOT_FOUND` without detail (no route matched).
+    NoRoute,
+    /// `NO_FILENAME`.
+    NoFilename,
+    /// 413 with `MALFORMED_UPLOAD`: the body is over a size limit.
+    TooLarge(String),
+    /// `UNKNOWN` (500), cause logged.
+    Unknown(String),
+    /// `UPDATING` (500), cause logged.
+    Updating(String),
+    /// `VERSION`: a newer version is already stored.
+    Version,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, Option<Value>) {
+        use ApiError::*;
+        match self {
+            InvalidGun(why) => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_GUN",
+                "The server does not support actions on images of this name.",
+                Some(json!(why)),
+            ),
+            InvalidParameters(detail) => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETERS",
+                "The parameters provided are not valid.",
+                Some(detail.clone()),
+            ),
+            InvalidRole(name) => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_ROLE",
+                "The role you are attempting to operate on is invalid.",
+                Some(json!(name)),
+            ),
+            InvalidUpdate(e) => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_UPDATE",
+                "Update sent by the client is invalid.",
+                Some(validation_detail(e)),
+            ),
+            MalformedJson(why) => (
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_JSON",
+                "JSON sent by the client could not be parsed by the server",
+                Some(json!(why)),
+            ),
+            MalformedUpload(why) => (
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_UPLOAD",
+                "The body of your request is malformed.",
+                Some(json!(why)),
+            ),
+            MetadataNotFound => (
+                StatusCode::NOT_FOUND,
+                "METADATA_NOT_FOUND",
+                "You have requested metadata that does not exist.",
+                Some(json!({})),
+            ),
+            NoRoute => (
+                StatusCode::NOT_FOUND,
+                "METADATA_NOT_FOUND",
+                "You have requested metadata that does not exist.",
+                None,
+            ),
+            NoFilename => (
+                StatusCode::BAD_REQUEST,
+                "NO_FILENAME",
+                "No file/role name provided.",
+                None,
+            ),
+            TooLarge(why) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "MALFORMED_UPLOAD",
+                "The body of your request is malformed.",
+                Some(json!(why)),
+            ),
+            Unknown(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN",
+                "unknown error",
+                None,
+            ),
+            Updating(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UPDATING",
+                "An error has occurred while updating the TUF repository.",
+                None,
+            ),
+            Version => (
+                StatusCode::BAD_REQUEST,
+                "VERSION",
+                "A newer version of metadata is already available.",
+                Some(json!({})),
+            ),
+        }
+    }
+}
+
+/// `{"Name":"ErrBadRoot","Error":{"Msg":…}}`, which the Go client decodes and prints. Kept
+/// well under the 1 KiB the client reads.
+fn validation_detail(e: &ValidationError) -> Value {
+    let mut msg = e.message.clone();
+    if msg.len() > 700 {
+        let mut cut = 700;
+        while !msg.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        msg.truncate(cut);
+        msg.push('…');
+    }
+    let error = match (e.kind, e.missing) {
+        (ErrorKind::BadHierarchy, Some(missing)) => json!({"Missing": missing, "Msg": msg}),
+        _ => json!({"Msg": msg}),
+    };
+    json!({"Name": e.kind.go_name(), "Error": error})
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, detail) = self.parts();
+        match &self {
+            ApiError::Unknown(cause) | ApiError::Updating(cause) => {
+                tracing::error!(code, cause = %cause, "request failed");
+            }
+            _ => tracing::debug!(code, "request refused"),
+        }
+        let mut entry = json!({"code": code, "message": message});
+        if let Some(detail) = detail {
+            entry["detail"] = detail;
+        }
+        let mut body = json!({"errors": [entry]}).to_string();
+        body.push('\n');
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        response
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> ApiError {
+        match e {
+            ServiceError::Invalid(v) => ApiError::InvalidUpdate(v),
+            ServiceError::Conflict => ApiError::Version,
+            ServiceError::NotFound => ApiError::MetadataNotFound,
+            other => ApiError::Unknown(other.to_string()),
+        }
+    }
+}

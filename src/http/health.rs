@@ -1,0 +1,26 @@
+//! `GET /_notary_server/health`: 200 `{}` when the database answers, else 503 naming the check.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+
+/// Runs the database check on every call; it is one indexed query.
+pub(super) async fn health(state: &AppState) -> Response {
+    let (status, body) = match state.repos.store().health().await {
+        Ok(()) => (StatusCode::OK, "{}".to_owned()),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"DB operational": "database is not reachable"}).to_string(),
+            )
+        }
+    };
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,144 @@
+//! The HTTP surface: notary-server's routes, status codes, headers and error envelope.
+//!
+//! One file per notary operation; this module holds the route dispatch and the state.
+
+mod changefeed;
+mod delete;
+pub mod error;
+mod health;
+mod key;
+mod role;
+pub mod routes;
+mod update;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use percent_encoding::percent_decode_str;
+
+use crate::gun::Gun;
+use crate::service::Repos;
+use error::ApiError;
+use routes::Route;
+
+/// Cache lifetimes for metadata responses (brief §1.2), in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheConfig {
+    /// `GET …/{role}.json`; notary's default 300.
+    pub current: u32,
+    /// By version or checksum; notary's default 30 days.
+    pub consistent: u32,
+}
+
+impl Default for CacheConfig {
+    fn default() -> CacheConfig {
+        CacheConfig {
+            current: 300,
+            consistent: 2_592_000,
+        }
+    }
+}
+
+/// Request-wide limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest accepted request body.
+    pub max_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_body: update::MAX_REQUEST_BODY,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The repository service.
+    pub repos: Arc<Repos>,
+    /// Cache-Control lifetimes.
+    pub cache: CacheConfig,
+    /// Size limits.
+    pub limits: Limits,
+}
+
+/// The whole application as a router, without binding anything; tests drive it directly.
+pub fn router(state: AppState) -> Router {
+    Router::new().fallback(dispatch).with_state(state)
+}
+
+fn gun(raw: &str) -> Result<Gun, ApiError> {
+    Gun::parse(raw).map_err(|e| ApiError::InvalidGun(e.to_string()))
+}
+
+async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+    let raw_path = request.uri().path().to_owned();
+    // Notary matches on the decoded path: `%2F` in a GUN is a slash.
+    let Ok(path) = percent_decode_str(&raw_path).decode_utf8() else {
+        return ApiError::NoRoute.into_response();
+    };
+    if let Some(clean) = routes::cleaned(&path) {
+        return match HeaderValue::try_from(clean) {
+            Ok(location) => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, location)]).into_response(),
+            Err(_) => ApiError::NoRoute.into_response(),
+        };
+    }
+    let route = routes::route(request.method(), &path);
+    let result = match route {
+        Route::Base => Ok(text_json("{}")),
+        Route::Health => Ok(health::health(&state).await),
+        Route::MethodNotAllowed => Ok(StatusCode::METHOD_NOT_ALLOWED.into_response()),
+        Route::NotFound => Err(ApiError::NoRoute),
+        Route::GlobalChangefeed => changefeed::changefeed(&state, None, request.uri().query()).await,
+        Route::Changefeed { gun: g } => match gun(&g) {
+            Ok(g) => changefeed::changefeed(&state, Some(&g), request.uri().query()).await,
+            Err(e) => Err(e),
+        },
+        Route::Update { gun: g } => match gun(&g) {
+            Ok(g) => update::update_tuf(&state, &g, request).await,
+            Err(e) => Err(e),
+        },
+        Route::Delete { gun: g } => match gun(&g) {
+            Ok(g) => delete::delete_tuf(&state, &g).await,
+            Err(e) => Err(e),
+        },
+        Route::Role { gun: g, role } => match gun(&g) {
+            Ok(g) => role::get_role(&state, &g, &role).await,
+            Err(e) => Err(e),
+        },
+        Route::RoleByVersion { gun: g, role, version } => match gun(&g) {
+            Ok(g) => role::get_role_by_version(&state, &g, &role, &version).await,
+            Err(e) => Err(e),
+        },
+        Route::RoleByChecksum { gun: g, role, checksum } => match gun(&g) {
+            Ok(g) => role::get_role_by_hash(&state, &g, &role, &checksum).await,
+            Err(e) => Err(e),
+        },
+        Route::GetKey { gun: g, role } => match gun(&g) {
+            Ok(g) => key::get_key(&state, &g, &role).await,
+            Err(e) => Err(e),
+        },
+        Route::RotateKey { gun: g, role } => match gun(&g) {
+            Ok(g) => key::rotate_key(&state, &g, &role).await,
+            Err(e) => Err(e),
+        },
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A small JSON body with notary's sniffed content type.
+fn text_json(body: impl Into<Body>) -> Response {
+    let mut response = Response::new(body.into());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

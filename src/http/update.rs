@@ -1,0 +1,125 @@
+//! `POST /v2/{gun}/_trust/tuf/` (notary `UpdateTUF`): a multipart body, one part per role.
+//!
+//! The role is the part's raw `filename` (delegations contain `/`, so it is never reduced to a
+//! base name); one trailing `.json` is dropped; the field name is not checked. The body is read
+//! whole under a size cap before any parsing, and nothing is written unless every part passes.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::gun::Gun;
+use crate::service::ServiceError;
+use crate::tuf::cjson;
+use crate::tuf::role::RoleName;
+
+/// The largest accepted update request.
+pub const MAX_REQUEST_BODY: usize = 24 << 20;
+/// The largest accepted `targets` or delegation file: thousands of targets fit.
+pub const MAX_TARGETS_FILE: usize = 16 << 20;
+/// The largest accepted `root` file.
+pub const MAX_ROOT_FILE: usize = 1 << 20;
+/// The largest accepted `snapshot` file (one entry per delegation).
+pub const MAX_SNAPSHOT_FILE: usize = 4 << 20;
+/// The most parts one update may carry.
+pub const MAX_PARTS: usize = 1024;
+
+fn role_limit(role: &RoleName) -> usize {
+    match role.as_str() {
+        "root" => MAX_ROOT_FILE,
+        "snapshot" | "timestamp" => MAX_SNAPSHOT_FILE,
+        _ => MAX_TARGETS_FILE,
+    }
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(format!(
+            "the request body exceeds {limit} bytes"
+        ))),
+        Err(_) => Err(ApiError::MalformedUpload("the request body could not be read".into())),
+    }
+}
+
+/// Splits the body into role → bytes, checking each part's name, size and envelope shape.
+async fn parts(content_type: &str, body: Bytes) -> Result<BTreeMap<RoleName, Bytes>, ApiError> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| ApiError::MalformedUpload("expected multipart/form-data with a boundary".into()))?;
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut uploads = BTreeMap::new();
+    let mut count = 0;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return Err(ApiError::MalformedUpload(format!("bad multipart body: {e}"))),
+        };
+        count += 1;
+        if count > MAX_PARTS {
+            return Err(ApiError::MalformedUpload(format!("more than {MAX_PARTS} parts")));
+        }
+        let name = field.file_name().unwrap_or("").to_owned();
+        let name = name.strip_suffix(".json").unwrap_or(&name).to_owned();
+        if name.is_empty() {
+            return Err(ApiError::NoFilename);
+        }
+        let role = RoleName::parse(&name).map_err(|_| ApiError::InvalidRole(name.clone()))?;
+        let data = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::MalformedUpload(format!("bad multipart body: {e}")))?;
+        let limit = role_limit(&role);
+        if data.len() > limit {
+            return Err(ApiError::TooLarge(format!("{role} is larger than {limit} bytes")));
+        }
+        check_envelope(&role, &data)?;
+        // Notary: when two parts name one role, the last wins.
+        uploads.insert(role, data);
+    }
+    Ok(uploads)
+}
+
+/// Notary's first pass: the part must be a JSON object with a `signed` object and a
+/// `signatures` array; anything else is `MALFORMED_JSON`.
+fn check_envelope(role: &RoleName, data: &[u8]) -> Result<(), ApiError> {
+    let value = cjson::parse(data).map_err(|e| ApiError::MalformedJson(format!("{role}: {e}")))?;
+    let shaped = matches!(value.get("signed"), Some(cjson::Value::Object(_)))
+        && matches!(value.get("signatures"), Some(cjson::Value::Array(_)));
+    if !shaped {
+        return Err(ApiError::MalformedJson(format!(
+            "{role}: expected an object with \"signed\" and \"signatures\""
+        )));
+    }
+    Ok(())
+}
+
+/// Validates and stores one atomic update; 200 with an empty body on success.
+pub(super) async fn update_tuf(state: &AppState, gun: &Gun, request: Request) -> Result<Response, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if !content_type.to_ascii_lowercase().starts_with("multipart/") {
+        return Err(ApiError::MalformedUpload("expected a multipart body".into()));
+    }
+    let body = read_body(request.into_body(), state.limits.max_body).await?;
+    let uploads = parts(&content_type, body).await?;
+    state.repos.update(gun, uploads).await.map_err(|e| match e {
+        ServiceError::Invalid(v) => ApiError::InvalidUpdate(v),
+        ServiceError::Conflict => ApiError::Version,
+        other => ApiError::Updating(other.to_string()),
+    })?;
+    Ok(().into_response())
+}

@@ -1,0 +1,20 @@
+//! Notarium: a trust server for container images, wire-compatible with Notary v1 and Docker
+//! Content Trust.
+//!
+//! Dependencies point one way: `http` → `service` → (`validation` → `tuf`, `signing`,
+//! `storage`). `tuf` and `validation` do no I/O.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod gun;
+pub mod http;
+pub mod server;
+pub mod service;
+pub mod signing;
+pub mod storage;
+pub mod tls;
+pub mod tuf;
+pub mod validation;
+
+pub use http::{router, AppState};

@@ -1,0 +1,7 @@
+//! The `notarium` binary: parse the command line and hand over to the library.
+
+use clap::Parser as _;
+
+fn main() -> anyhow::Result<()> {
+    notarium::cli::Cli::parse().run()
+}

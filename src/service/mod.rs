@@ -1,0 +1,152 @@
+//! The repository service: what the HTTP handlers ask for, in TUF terms.
+//!
+//! It reads the consistent current state from storage, runs the pure validator, has the
+//! server's keys sign what the server generates, and commits everything in one transaction.
+
+mod current;
+mod generate;
+mod update;
+
+use crate::clock::SharedClock;
+use crate::gun::Gun;
+use crate::signing::{ServerKeys, ServerRole, SigningError};
+use crate::storage::{ChangePage, Change, SharedStore, StorageError, StoredFile};
+use crate::tuf::key::PublicKey;
+use crate::validation::ValidationError;
+
+/// Default lifetimes of what the server signs (brief §4.3).
+pub mod lifetimes {
+    use chrono::Duration;
+
+    /// Server-generated timestamps: 14 days.
+    pub fn timestamp() -> Duration {
+        Duration::days(14)
+    }
+
+    /// Server-generated snapshots: 3 × 365 days.
+    pub fn snapshot() -> Duration {
+        Duration::days(3 * 365)
+    }
+
+    /// A timestamp closer than this to its expiry is replaced on the next read, so clients
+    /// never receive one about to lapse.
+    pub fn timestamp_refresh_margin() -> Duration {
+        Duration::hours(24)
+    }
+}
+
+/// Why a service call failed; the HTTP layer maps each to notary's error code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The update broke a TUF rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A version is not above what is stored (a racing or replayed update).
+    #[error("a newer version of metadata is already stored")]
+    Conflict,
+    /// No such metadata.
+    #[error("metadata not found")]
+    NotFound,
+    /// Stored metadata could not be parsed (it was valid when written).
+    #[error("stored metadata is corrupt: {0}")]
+    Corrupt(String),
+    /// Generated metadata needs a key the server does not hold.
+    #[error("the server cannot sign {0} for this repository")]
+    CannotSign(&'static str),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(StorageError),
+    /// Key management failed.
+    #[error(transparent)]
+    Signing(SigningError),
+}
+
+impl From<StorageError> for ServiceError {
+    fn from(e: StorageError) -> ServiceError {
+        match e {
+            StorageError::Conflict => ServiceError::Conflict,
+            other => ServiceError::Storage(other),
+        }
+    }
+}
+
+impl From<SigningError> for ServiceError {
+    fn from(e: SigningError) -> ServiceError {
+        match e {
+            SigningError::Storage(s) => s.into(),
+            other => ServiceError::Signing(other),
+        }
+    }
+}
+
+/// Result alias for service calls.
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// The service, shared by every request.
+#[derive(Debug)]
+pub struct Repos {
+    store: SharedStore,
+    keys: ServerKeys,
+    clock: SharedClock,
+}
+
+impl Repos {
+    /// A service over `store`, with server keys in `keys`.
+    pub fn new(store: SharedStore, keys: ServerKeys, clock: SharedClock) -> Repos {
+        Repos { store, keys, clock }
+    }
+
+    /// The store, for health checks.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// A role at a version.
+    pub async fn role_by_version(&self, gun: &Gun, role: &str, version: i64) -> Result<StoredFile> {
+        self.store
+            .file_by_version(gun, role, version)
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// A role by the lowercase hex SHA-256 of its bytes.
+    pub async fn role_by_checksum(&self, gun: &Gun, role: &str, sha256: &str) -> Result<StoredFile> {
+        self.store
+            .file_by_checksum(gun, role, sha256)
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// The public key clients should list for `role` (`GET …/{role}.key`).
+    pub async fn key(&self, gun: &Gun, role: ServerRole) -> Result<PublicKey> {
+        let current = self.current_state(gun).await?;
+        let listed = current
+            .root
+            .as_ref()
+            .and_then(|r| r.signed.signed.roles.get(role.as_str()))
+            .map(|r| r.keyids.clone());
+        Ok(self
+            .keys
+            .current_or_pending(gun, role, listed.as_deref())
+            .await?)
+    }
+
+    /// A new key for `role` (`POST …/{role}.key`).
+    pub async fn rotate_key(&self, gun: &Gun, role: ServerRole) -> Result<PublicKey> {
+        Ok(self.keys.rotate(gun, role).await?)
+    }
+
+    /// Removes every file of the GUN.
+    pub async fn delete(&self, gun: &Gun) -> Result<()> {
+        let removed = self.store.delete_gun(gun, self.clock.now()).await?;
+        if removed {
+            tracing::info!(gun = %gun, "deleted repository");
+        }
+        Ok(())
+    }
+
+    /// A page of the changefeed.
+    pub async fn changes(&self, gun: Option<&Gun>, page: ChangePage) -> Result<Vec<Change>> {
+        Ok(self.store.changes(gun, page).await?)
+    }
+}

@@ -1,0 +1,68 @@
+//! The atomic update (`POST /v2/{gun}/_trust/tuf/`): validate, sign, commit all or nothing.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::generate::to_i64;
+use super::{Repos, Result, ServiceError};
+use crate::gun::Gun;
+use crate::signing::ServerRole;
+use crate::storage::NewFile;
+use crate::tuf::role::RoleName;
+use crate::validation::{validate_update, HeldKeys};
+
+impl Repos {
+    /// Applies one update. Either every uploaded file, the generated snapshot (if any) and the
+    /// new timestamp are stored, or nothing is.
+    pub async fn update(&self, gun: &Gun, uploads: BTreeMap<RoleName, Bytes>) -> Result<()> {
+        let now = self.clock.now();
+        let current = self.current_state(gun).await?;
+        let held = HeldKeys {
+            snapshot: self.keys.held_ids(gun, ServerRole::Snapshot).await?.into_iter().collect(),
+            timestamp: self.keys.held_ids(gun, ServerRole::Timestamp).await?.into_iter().collect(),
+        };
+        let roles: Vec<String> = uploads.keys().map(|r| r.to_string()).collect();
+        let plan = validate_update(gun, &current, uploads, &held, now).inspect_err(|e| {
+            tracing::info!(gun = %gun, ?roles, error = %e, "rejected update");
+        })?;
+
+        let mut files = Vec::with_capacity(plan.files.len() + 2);
+        let mut snapshot_bytes = None;
+        for file in plan.files {
+            if file.role == RoleName::snapshot() {
+                snapshot_bytes = Some(file.bytes.clone());
+            }
+            files.push(NewFile {
+                role: file.role.to_string(),
+                version: to_i64(file.version)?,
+                data: file.bytes,
+            });
+        }
+        if let Some(generated) = &plan.snapshot {
+            let bytes = self
+                .sign_snapshot(gun, generated.version, &generated.meta, &generated.keys, now)
+                .await?;
+            files.push(NewFile {
+                role: "snapshot".into(),
+                version: to_i64(generated.version)?,
+                data: bytes.clone(),
+            });
+            snapshot_bytes = Some(bytes);
+        }
+        // validate_update always yields an uploaded or a generated snapshot.
+        let snapshot_bytes = snapshot_bytes
+            .ok_or_else(|| ServiceError::Corrupt("update plan has no snapshot".into()))?;
+        let timestamp = self
+            .sign_timestamp(gun, plan.timestamp.version, &snapshot_bytes, &plan.timestamp.keys, now)
+            .await?;
+        files.push(NewFile {
+            role: "timestamp".into(),
+            version: to_i64(plan.timestamp.version)?,
+            data: timestamp,
+        });
+        self.store.commit_update(gun, &files, now).await?;
+        tracing::info!(gun = %gun, ?roles, "accepted update");
+        Ok(())
+    }
+}

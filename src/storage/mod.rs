@@ -1,0 +1,193 @@
+//! Storage of versioned metadata, the changefeed and server-managed keys, behind one trait.
+//!
+//! The trait speaks in bytes and names; it knows nothing of TUF rules. Each backend runs its
+//! own embedded migrations at start. SQL stays portable between SQLite and PostgreSQL.
+
+mod migrate;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::gun::Gun;
+
+/// One stored version of one role of one GUN.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    /// Role name (`root`, `targets/releases`, …).
+    pub role: String,
+    /// The role's `version`.
+    pub version: i64,
+    /// The bytes exactly as uploaded or generated; served as they are.
+    pub data: Bytes,
+    /// Lowercase hex SHA-256 of `data`, the key of `role.<sha256>.json` lookups.
+    pub sha256: String,
+    /// When this version was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A file to write in an update.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// Role name.
+    pub role: String,
+    /// The role's `version`; must be above every stored version of the role.
+    pub version: i64,
+    /// Exact bytes to store.
+    pub data: Bytes,
+}
+
+/// One changefeed record (brief §7.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Position in the one global sequence.
+    pub id: i64,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// The GUN it is about.
+    pub gun: String,
+    /// Timestamp version for updates, 0 for deletions.
+    pub version: i64,
+    /// Hex SHA-256 of the new timestamp; empty for deletions.
+    pub sha256: String,
+    /// `update` or `deletion`.
+    pub category: ChangeCategory,
+}
+
+/// What a changefeed record says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeCategory {
+    /// Every file of the GUN was removed.
+    Deletion,
+    /// A new timestamp was stored.
+    Update,
+}
+
+impl ChangeCategory {
+    /// The word notary uses on the wire and in its tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeCategory::Deletion => "deletion",
+            ChangeCategory::Update => "update",
+        }
+    }
+}
+
+/// Which page of the changefeed to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangePage {
+    /// Records with an ID above `after`, oldest first.
+    Forward { after: i64, limit: i64 },
+    /// The newest records with an ID below `before` (no bound when `None`), oldest first.
+    Backward { before: Option<i64>, limit: i64 },
+}
+
+/// A server-managed private key, as stored: the private half sealed under the key-encryption key.
+#[derive(Clone)]
+pub struct StoredKey {
+    /// The GUN that owns the key; it never signs for another.
+    pub gun: String,
+    /// `timestamp` or `snapshot`.
+    pub role: String,
+    /// Order of creation for this GUN and role, from 0.
+    pub generation: i64,
+    /// Key ID of the public key.
+    pub key_id: String,
+    /// Key type of the public key (`ed25519`).
+    pub algorithm: String,
+    /// Public key bytes.
+    pub public: Vec<u8>,
+    /// Sealed private key (nonce and ciphertext); only the signing module opens it.
+    pub sealed_private: Vec<u8>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("gun", &self.gun)
+            .field("role", &self.role)
+            .field("generation", &self.generation)
+            .field("key_id", &self.key_id)
+            .field("algorithm", &self.algorithm)
+            .field("sealed_private", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Storage failures, small on purpose: callers branch only on these.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A role version is not above every stored version, or a key generation is taken.
+    #[error("a newer or equal version is already stored")]
+    Conflict,
+    /// Anything else the database reported.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+/// Result alias for storage calls.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Everything the server keeps.
+#[async_trait]
+pub trait Store: std::fmt::Debug + Send + Sync + 'static {
+    /// One version of a role.
+    async fn file_by_version(&self, gun: &Gun, role: &str, version: i64) -> Result<Option<StoredFile>>;
+    /// The version of a role whose bytes hash to `sha256` (lowercase hex), in this GUN only.
+    async fn file_by_checksum(&self, gun: &Gun, role: &str, sha256: &str) -> Result<Option<StoredFile>>;
+    /// The highest stored version of a role.
+    async fn latest_file(&self, gun: &Gun, role: &str) -> Result<Option<StoredFile>>;
+    /// Writes every file in one transaction, or none: [`StorageError::Conflict`] when a role's
+    /// version is not above everything stored for it. A `timestamp` file also appends an
+    /// `update` record to the changefeed.
+    async fn commit_update(&self, gun: &Gun, files: &[NewFile], now: DateTime<Utc>) -> Result<()>;
+    /// Removes every file of the GUN; records a `deletion` when anything was removed.
+    /// Server keys and changefeed history are kept. Returns whether anything was removed.
+    async fn delete_gun(&self, gun: &Gun, now: DateTime<Utc>) -> Result<bool>;
+    /// A page of the changefeed, of one GUN or of all.
+    async fn changes(&self, gun: Option<&Gun>, page: ChangePage) -> Result<Vec<Change>>;
+    /// Every server key of a GUN and role, oldest first.
+    async fn keys(&self, gun: &Gun, role: &str) -> Result<Vec<StoredKey>>;
+    /// Stores a new key; [`StorageError::Conflict`] when its generation is already taken, which
+    /// is how two racing creators agree on one key.
+    async fn insert_key(&self, key: &StoredKey) -> Result<()>;
+    /// Whether the database answers and holds our schema.
+    async fn health(&self) -> Result<()>;
+}
+
+/// The store as the application state holds it.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Lowercase hex SHA-256, the form stored beside every file.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, data))
+}
+
+/// Opens the store named by a database URL (`sqlite://…`; PostgreSQL arrives later).
+pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        anyhow::bail!("unsupported database URL scheme in {:?}: use sqlite://PATH", redact_url(url))
+    }
+}
+
+/// A database URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,297 @@
+//! The embedded default: one SQLite file in WAL mode.
+//!
+//! SQLite allows one writer at a time. Writes go through one async mutex so a transaction never
+//! has to upgrade from reader to writer under contention (which SQLite answers with BUSY);
+//! reads run in parallel on the pool thanks to WAL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Row, Sqlite};
+use tokio::sync::Mutex;
+use tracing::instrument;
+
+use super::{
+    migrate, sha256_hex, Change, ChangeCategory, ChangePage, NewFile, Result, StorageError,
+    Store, StoredFile, StoredKey,
+};
+use crate::gun::Gun;
+
+/// A store in one SQLite database file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    pool: Pool<Sqlite>,
+    write: Mutex<()>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` and applies migrations.
+    pub async fn open(url: &str) -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Durable: an acknowledged update survives power loss, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        migrate::run_sqlite(&pool, migrate::SQLITE).await?;
+        Ok(SqliteStore {
+            pool,
+            write: Mutex::new(()),
+        })
+    }
+}
+
+fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn parse_time(text: &str) -> DateTime<Utc> {
+    // Only this module writes these columns, always in RFC 3339; an unreadable value is shown
+    // as the epoch rather than failing a read.
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+fn file_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredFile> {
+    let data: Vec<u8> = row.try_get("data")?;
+    Ok(StoredFile {
+        role: row.try_get("role")?,
+        version: row.try_get("version")?,
+        data: data.into(),
+        sha256: row.try_get("sha256")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?),
+    })
+}
+
+fn change_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Change> {
+    let category: String = row.try_get("category")?;
+    Ok(Change {
+        id: row.try_get("id")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?),
+        gun: row.try_get("gun")?,
+        version: row.try_get("version")?,
+        sha256: row.try_get("sha256")?,
+        category: if category == "deletion" {
+            ChangeCategory::Deletion
+        } else {
+            ChangeCategory::Update
+        },
+    })
+}
+
+fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredKey> {
+    Ok(StoredKey {
+        gun: row.try_get("gun")?,
+        role: row.try_get("role")?,
+        generation: row.try_get("generation")?,
+        key_id: row.try_get("key_id")?,
+        algorithm: row.try_get("algorithm")?,
+        public: row.try_get("public")?,
+        sealed_private: row.try_get("sealed_private")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?),
+    })
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+const FILE_COLUMNS: &str = "role, version, data, sha256, created_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    #[instrument(skip_all)]
+    async fn file_by_version(&self, gun: &Gun, role: &str, version: i64) -> Result<Option<StoredFile>> {
+        let sql = format!("SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ? AND role = ? AND version = ?");
+        let row = sqlx::query(&sql)
+            .bind(gun.as_str())
+            .bind(role)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(file_from_row).transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn file_by_checksum(&self, gun: &Gun, role: &str, sha256: &str) -> Result<Option<StoredFile>> {
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ? AND role = ? AND sha256 = ? \
+             ORDER BY version DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(gun.as_str())
+            .bind(role)
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(file_from_row).transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn latest_file(&self, gun: &Gun, role: &str) -> Result<Option<StoredFile>> {
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ? AND role = ? \
+             ORDER BY version DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(gun.as_str())
+            .bind(role)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(file_from_row).transpose()
+    }
+
+    #[instrument(skip_all, fields(gun = %gun, files = files.len()))]
+    async fn commit_update(&self, gun: &Gun, files: &[NewFile], now: DateTime<Utc>) -> Result<()> {
+        let _writer = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let created_at = time_text(now);
+        for (i, file) in files.iter().enumerate() {
+            if files[..i]
+                .iter()
+                .any(|f| f.role == file.role && f.version == file.version)
+            {
+                return Err(StorageError::Conflict);
+            }
+            let newest: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM tuf_files WHERE gun = ? AND role = ?")
+                    .bind(gun.as_str())
+                    .bind(&file.role)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if newest.is_some_and(|v| v >= file.version) {
+                return Err(StorageError::Conflict);
+            }
+            let sha256 = sha256_hex(&file.data);
+            sqlx::query(
+                "INSERT INTO tuf_files (created_at, gun, role, version, data, sha256) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&created_at)
+            .bind(gun.as_str())
+            .bind(&file.role)
+            .bind(file.version)
+            .bind(file.data.as_ref())
+            .bind(&sha256)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StorageError::Conflict } else { e.into() })?;
+            if file.role == "timestamp" {
+                sqlx::query(
+                    "INSERT INTO changefeed (created_at, gun, version, sha256, category) \
+                     VALUES (?, ?, ?, ?, 'update')",
+                )
+                .bind(&created_at)
+                .bind(gun.as_str())
+                .bind(file.version)
+                .bind(&sha256)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(gun = %gun))]
+    async fn delete_gun(&self, gun: &Gun, now: DateTime<Utc>) -> Result<bool> {
+        let _writer = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM tuf_files WHERE gun = ?")
+            .bind(gun.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed > 0 {
+            sqlx::query(
+                "INSERT INTO changefeed (created_at, gun, version, sha256, category) \
+                 VALUES (?, ?, 0, '', 'deletion')",
+            )
+            .bind(time_text(now))
+            .bind(gun.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
+
+    #[instrument(skip_all)]
+    async fn changes(&self, gun: Option<&Gun>, page: ChangePage) -> Result<Vec<Change>> {
+        let gun_filter = if gun.is_some() { "AND gun = ?" } else { "" };
+        let (sql, bound, limit) = match page {
+            ChangePage::Forward { after, limit } => (
+                format!(
+                    "SELECT * FROM changefeed WHERE id > ? {gun_filter} ORDER BY id ASC LIMIT ?"
+                ),
+                after,
+                limit,
+            ),
+            ChangePage::Backward { before, limit } => (
+                format!(
+                    "SELECT * FROM (SELECT * FROM changefeed WHERE id < ? {gun_filter} \
+                     ORDER BY id DESC LIMIT ?) ORDER BY id ASC"
+                ),
+                before.unwrap_or(i64::MAX),
+                limit,
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(bound);
+        if let Some(gun) = gun {
+            query = query.bind(gun.as_str());
+        }
+        let rows = query.bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(change_from_row).collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn keys(&self, gun: &Gun, role: &str) -> Result<Vec<StoredKey>> {
+        let rows = sqlx::query(
+            "SELECT * FROM server_keys WHERE gun = ? AND role = ? ORDER BY generation ASC",
+        )
+        .bind(gun.as_str())
+        .bind(role)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    #[instrument(skip_all, fields(gun = %key.gun, role = %key.role))]
+    async fn insert_key(&self, key: &StoredKey) -> Result<()> {
+        let _writer = self.write.lock().await;
+        sqlx::query(
+            "INSERT INTO server_keys \
+             (gun, role, generation, key_id, algorithm, public, sealed_private, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.gun)
+        .bind(&key.role)
+        .bind(key.generation)
+        .bind(&key.key_id)
+        .bind(&key.algorithm)
+        .bind(&key.public)
+        .bind(&key.sealed_private)
+        .bind(time_text(key.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StorageError::Conflict } else { e.into() })?;
+        Ok(())
+    }
+
+    async fn health(&self) -> Result<()> {
+        sqlx::query("SELECT 1 FROM tuf_files LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
