@@ -55,7 +55,7 @@ impl Repos {
     }
 }
 
-fn version_i64(version: u64) -> Result<i64> {
+pub(super) fn version_i64(version: u64) -> Result<i64> {
     i64::try_from(version).map_err(|_| ServiceError::Corrupt("version out of range".into()))
 }
 
@@ -96,5 +96,3 @@ pub(super) async fn renew(repos: &Repos, gun: &Gun, current: &Current, renew_sna
     tracing::info!(gun = %gun, renew_snapshot, "renewed server-signed metadata");
     Ok(())
 }
-
-pub(super) use version_i64 as to_i64;

@@ -83,11 +83,16 @@ impl From<SigningError> for ServiceError {
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
 /// The service, shared by every request.
-#[derive(Debug)]
 pub struct Repos {
     store: SharedStore,
     keys: ServerKeys,
     clock: SharedClock,
+}
+
+impl std::fmt::Debug for Repos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repos").field("store", &self.store).finish_non_exhaustive()
+    }
 }
 
 impl Repos {

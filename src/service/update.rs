@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use super::generate::to_i64;
+use super::generate::version_i64 as to_i64;
 use super::{Repos, Result, ServiceError};
 use crate::gun::Gun;
 use crate::signing::ServerRole;

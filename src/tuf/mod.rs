@@ -1,1 +1,19 @@
-//! tmp
+//! The pure TUF core: notary's metadata dialect, canonical JSON, keys, signatures and
+//! certificates. No I/O and no clock: callers pass bytes in and `now` where time matters.
+
+#![warn(missing_docs)]
+
+pub mod cert;
+pub mod cjson;
+pub mod error;
+pub mod key;
+pub mod metadata;
+pub mod role;
+pub mod verify;
+
+mod pem;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use error::Error;

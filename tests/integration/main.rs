@@ -15,14 +15,14 @@ use http_body_util::BodyExt as _;
 use serde_json::Value;
 use tower::ServiceExt as _;
 
-use notarium::clock::SystemClock;
+use notarium::clock::{Clock, SystemClock};
 use notarium::config::{Config, KekSource, LogFormat, Transport};
 use notarium::http::CacheConfig;
 
 /// A running application on a fresh database.
 pub struct TestApp {
     pub router: Router,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// A response, read whole.
@@ -50,22 +50,31 @@ impl TestResponse {
 impl TestApp {
     pub async fn new() -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
+        let router = TestApp::router_on(dir.path(), Arc::new(SystemClock)).await;
+        TestApp { router, dir }
+    }
+
+    /// The same database and keys served with another clock, as after a restart.
+    pub async fn with_clock(&self, clock: Arc<dyn Clock>) -> TestApp {
+        let router = TestApp::router_on(self.dir.path(), clock).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        TestApp { router, dir }
+    }
+
+    async fn router_on(dir: &std::path::Path, clock: Arc<dyn Clock>) -> Router {
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: dir.path().to_owned(),
-            database_url: format!("sqlite://{}", dir.path().join("test.db").display()),
+            data_dir: dir.to_owned(),
+            database_url: format!("sqlite://{}", dir.join("test.db").display()),
             transport: Transport::Plain,
             kek: KekSource::Inline(base64::engine::general_purpose::STANDARD.encode([9u8; 32])),
             log_format: LogFormat::Human,
             cache: CacheConfig::default(),
         };
-        let state = notarium::cli::serve::build_state(&config, Arc::new(SystemClock))
+        let state = notarium::cli::serve::build_state(&config, clock)
             .await
             .expect("application state");
-        TestApp {
-            router: notarium::router(state),
-            _dir: dir,
-        }
+        notarium::router(state)
     }
 
     pub async fn request(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> TestResponse {

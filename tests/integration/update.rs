@@ -168,15 +168,19 @@ async fn server_held_snapshot_flow() {
 #[tokio::test]
 async fn root_rotation_needs_old_and_new_keys() {
     let app = TestApp::new().await;
-    let (mut repo, _root, _) = initialised(&app).await;
+    let (mut repo, _root, targets) = initialised(&app).await;
     let old_root = std::mem::replace(&mut repo.root, TestKey::root_cert(GUN));
     let signed = repo.root_signed(2);
+    let with_snapshot = |root: &[u8]| repo.snapshot_file(3, &[("root", root), ("targets", &targets)]);
     let only_new = kit::sign(&signed, &[&repo.root]);
-    rejected(&app, &[("root", &only_new)], "ErrBadRoot", "could not rotate trust").await;
+    let s = with_snapshot(&only_new);
+    rejected(&app, &[("root", &only_new), ("snapshot", &s)], "ErrBadRoot", "could not rotate trust").await;
     let only_old = kit::sign(&signed, &[&old_root]);
-    rejected(&app, &[("root", &only_old)], "ErrBadRoot", "integrity of roots").await;
+    let s = with_snapshot(&only_old);
+    rejected(&app, &[("root", &only_old), ("snapshot", &s)], "ErrBadRoot", "integrity of roots").await;
     let both = kit::sign(&signed, &[&old_root, &repo.root]);
-    let r = app.publish(GUN, &[("root", &both)]).await;
+    let s = with_snapshot(&both);
+    let r = app.publish(GUN, &[("root", &both), ("snapshot", &s)]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
 }
 
@@ -301,4 +305,39 @@ async fn delegation_rules() {
     assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
     let served = app.get(&format!("/v2/{GUN}/_trust/tuf/targets/releases.json")).await;
     assert_eq!(served.body, inside);
+}
+
+#[tokio::test]
+async fn stale_timestamp_is_renewed_on_read() {
+    use std::sync::Arc;
+
+    let app = TestApp::new().await;
+    let _ = initialised(&app).await;
+    let first = app.get(&format!("/v2/{GUN}/_trust/tuf/timestamp.json")).await.json();
+    // Thirteen and a half days later the timestamp is within a day of expiry.
+    let later = chrono::Utc::now() + chrono::Duration::hours(13 * 24 + 12);
+    let app2 = app.with_clock(Arc::new(notarium::clock::FixedClock(later))).await;
+    let renewed = app2.get(&format!("/v2/{GUN}/_trust/tuf/timestamp.json")).await.json();
+    assert_eq!(renewed["signed"]["version"], 2, "a fresh timestamp is issued");
+    assert_eq!(renewed["signed"]["meta"], first["signed"]["meta"], "for the same snapshot");
+    let again = app2.get(&format!("/v2/{GUN}/_trust/tuf/timestamp.json")).await.json();
+    assert_eq!(again["signed"]["version"], 2, "and only once");
+    let feed = app2.get("/v2/_trust/changefeed?records=10").await.json();
+    assert_eq!(feed["count"], 2, "the renewal is in the changefeed");
+}
+
+#[tokio::test]
+async fn delete_then_init_again() {
+    let app = TestApp::new().await;
+    let _ = initialised(&app).await;
+    let r = app
+        .request(axum::http::Method::DELETE, &format!("/v2/{GUN}/_trust/tuf/"), None, vec![])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(app.get(&format!("/v2/{GUN}/_trust/tuf/root.json")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/v2/{GUN}/_trust/tuf/1.root.json")).await.status, StatusCode::NOT_FOUND);
+    let feed = app.get(&format!("/v2/{GUN}/_trust/changefeed?records=10")).await.json();
+    assert_eq!(feed["records"][1]["Category"], "deletion");
+    assert_eq!(feed["records"][1]["SHA256"], "");
+    let _ = initialised(&app).await;
 }

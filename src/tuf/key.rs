@@ -1,0 +1,273 @@
+//! Public keys as notary writes them, their key IDs, and signature verification (brief §4.8, §4.9).
+
+mod algorithms;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::tuf::cjson::Value;
+use crate::tuf::error::{excerpt, Error};
+
+/// The `keytype` of a key. Unknown types are rejected when parsing (notary keeps them as
+/// "unknown" keys that can never verify; refusing them early gives a clearer error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum KeyType {
+    /// `ecdsa`: DER SubjectPublicKeyInfo (P-256 in practice).
+    #[serde(rename = "ecdsa")]
+    Ecdsa,
+    /// `ecdsa-x509`: PEM text of a certificate holding an ECDSA key.
+    #[serde(rename = "ecdsa-x509")]
+    EcdsaX509,
+    /// `ed25519`: the raw 32-byte key (the server's timestamp/snapshot keys).
+    #[serde(rename = "ed25519")]
+    Ed25519,
+    /// `rsa`: DER SubjectPublicKeyInfo (or PEM, for the legacy pycrypto method).
+    #[serde(rename = "rsa")]
+    Rsa,
+    /// `rsa-x509`: PEM text of a certificate holding an RSA key.
+    #[serde(rename = "rsa-x509")]
+    RsaX509,
+}
+
+impl KeyType {
+    /// The wire name, as in `keytype`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Ecdsa => "ecdsa",
+            KeyType::EcdsaX509 => "ecdsa-x509",
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa => "rsa",
+            KeyType::RsaX509 => "rsa-x509",
+        }
+    }
+
+    /// Whether the public value is a PEM certificate (bundle) rather than a bare key.
+    pub fn is_x509(self) -> bool {
+        matches!(self, KeyType::EcdsaX509 | KeyType::RsaX509)
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A key ID: lowercase hex SHA-256 of the key's canonical JSON (brief §4.8).
+///
+/// Only 64 lowercase hex digits are accepted, so IDs compare and sort as plain strings and can be
+/// used in paths and logs without escaping.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId(String);
+
+impl KeyId {
+    /// Validates `s` as a key ID.
+    pub fn parse(s: &str) -> Result<KeyId, Error> {
+        let ok = s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(KeyId(s.to_owned()))
+        } else {
+            Err(Error::InvalidKeyId(excerpt(s)))
+        }
+    }
+
+    /// The 64 hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for KeyId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        KeyId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A public key as it appears in root `keys` and `delegations.keys`.
+///
+/// `public` is kept decoded; because base64 is decoded strictly (canonical padding and trailing
+/// bits), re-encoding gives back exactly the string that was signed and hashed into the ID.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    keytype: KeyType,
+    public: Vec<u8>,
+    public_b64: String,
+    id: KeyId,
+}
+
+impl PublicKey {
+    /// Wraps public bytes (DER SPKI, certificate PEM text or a raw Ed25519 key, per `keytype`).
+    pub fn new(keytype: KeyType, public: Vec<u8>) -> PublicKey {
+        let public_b64 = STANDARD.encode(&public);
+        let id = compute_id(keytype, &public_b64);
+        PublicKey {
+            keytype,
+            public,
+            public_b64,
+            id,
+        }
+    }
+
+    /// The key's type.
+    pub fn keytype(&self) -> KeyType {
+        self.keytype
+    }
+
+    /// The decoded `public` value.
+    pub fn public_bytes(&self) -> &[u8] {
+        &self.public
+    }
+
+    /// The `public` value as written on the wire (standard padded base64).
+    pub fn public_base64(&self) -> &str {
+        &self.public_b64
+    }
+
+    /// The key ID computed from the content (brief §4.8); for `-x509` keys this hashes the PEM.
+    pub fn id(&self) -> KeyId {
+        self.id.clone()
+    }
+
+    /// The key as it appears inside signed metadata (canonical order puts `private` first).
+    pub fn to_value(&self) -> Value {
+        Value::object(vec![
+            ("keytype", Value::string(self.keytype.as_str())),
+            (
+                "keyval",
+                Value::object(vec![
+                    ("private", Value::Null),
+                    ("public", Value::string(self.public_b64.as_str())),
+                ]),
+            ),
+        ])
+    }
+
+    /// The body of `GET/POST …/{timestamp,snapshot}.key`: Go struct order
+    /// `{"keytype":…,"keyval":{"public":…,"private":null}}`, no trailing newline (brief §6.1).
+    pub fn to_response_json(&self) -> Vec<u8> {
+        // Both strings are plain ASCII (a fixed type name and base64), so no escaping is needed.
+        format!(
+            "{{\"keytype\":\"{}\",\"keyval\":{{\"public\":\"{}\",\"private\":null}}}}",
+            self.keytype.as_str(),
+            self.public_b64
+        )
+        .into_bytes()
+    }
+
+    /// Verifies `sig` over `msg` with signature `method` (compared lower-cased), per brief §4.9.
+    ///
+    /// A method that does not fit the key type is an error, as is any signature that does not
+    /// verify; callers counting a threshold treat every error as "skip this signature".
+    pub fn verify(&self, method: &str, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+        algorithms::verify(self, &method.to_lowercase(), msg, sig)
+    }
+
+    /// The key that actually checks signatures: SubjectPublicKeyInfo DER for ECDSA and RSA
+    /// (taken out of the certificate for `-x509` types, out of the PEM for PEM-wrapped RSA), the
+    /// raw 32 bytes for Ed25519. Two entries with equal material are one signer, which lets a
+    /// threshold count a key once even when it is listed under two IDs.
+    pub fn verifying_material(&self) -> Result<Vec<u8>, Error> {
+        algorithms::material(self)
+    }
+}
+
+/// `sha256` of `{"keytype":…,"keyval":{"private":null,"public":…}}` in canonical JSON.
+fn compute_id(keytype: KeyType, public_b64: &str) -> KeyId {
+    use ring::digest::{digest, SHA256};
+    // Built by hand: the form is fixed, and base64 plus the type names need no escaping, so
+    // these are exactly the canonical bytes (tests compare with cjson::encode).
+    let canonical = format!(
+        "{{\"keytype\":\"{}\",\"keyval\":{{\"private\":null,\"public\":\"{}\"}}}}",
+        keytype.as_str(),
+        public_b64
+    );
+    KeyId(hex::encode(digest(&SHA256, canonical.as_bytes())))
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("keytype", &self.keytype)
+            .field("id", &self.id.0)
+            .finish()
+    }
+}
+
+/// The JSON form of a key, before checks.
+#[derive(Deserialize)]
+struct WireKey {
+    keytype: KeyType,
+    keyval: WireKeyVal,
+}
+
+#[derive(Deserialize)]
+struct WireKeyVal {
+    public: String,
+    /// Only `null` (or absence) is accepted.
+    #[serde(default)]
+    private: Option<IgnoredAny>,
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireKey::deserialize(deserializer)?;
+        if wire.keyval.private.is_some() {
+            return Err(serde::de::Error::custom(
+                "a public key must not carry private key material (\"private\" must be null)",
+            ));
+        }
+        let public = STANDARD
+            .decode(&wire.keyval.public)
+            .map_err(|e| serde::de::Error::custom(format!("key \"public\" is not valid base64: {e}")))?;
+        Ok(PublicKey::new(wire.keytype, public))
+    }
+}
+
+/// Deserializes a `keys` map, rejecting entries whose map key is not the key's computed ID.
+///
+/// Notary itself does not check this at parse time, but a signature by such a key fails hard
+/// later (`key ID is not valid for key content`); refusing the file up front is simpler.
+pub(crate) fn deserialize_key_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<KeyId, PublicKey>, D::Error> {
+    let raw = BTreeMap::<String, PublicKey>::deserialize(deserializer)?;
+    let mut keys = BTreeMap::new();
+    for (listed, key) in raw {
+        let computed = key.id();
+        if listed != computed.as_str() {
+            return Err(serde::de::Error::custom(Error::KeyIdMismatch {
+                keyid: excerpt(&listed),
+                computed: computed.0,
+            }));
+        }
+        keys.insert(computed, key);
+    }
+    Ok(keys)
+}
+
+/// Canonical JSON bytes of a key (used by tests to cross-check [`PublicKey::id`]).
+#[cfg(test)]
+pub(crate) fn canonical_bytes(key: &PublicKey) -> Vec<u8> {
+    crate::tuf::cjson::encode(&key.to_value()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

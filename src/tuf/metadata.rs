@@ -1,0 +1,155 @@
+//! Notary's TUF metadata dialect (brief §4): typed roles, signatures, and the canonical bytes
+//! the signatures cover.
+//!
+//! A file is read twice: once by [`cjson::parse`] to compute the canonical bytes of `signed`
+//! (what every signature covers, brief §5.2), and once by serde into typed structs. Field names
+//! are matched exactly; names Go would match case-insensitively are refused (see `shape`).
+
+mod build;
+mod expires;
+mod file_meta;
+mod roles;
+mod shape;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+pub use build::{envelope_bytes, snapshot_value, timestamp_value};
+pub use expires::Expires;
+pub use file_meta::FileMeta;
+pub use roles::{DelegatedRole, Delegations, RoleKeys, Root, Snapshot, Targets, Timestamp};
+
+use crate::tuf::cjson::{self, Value};
+use crate::tuf::error::{excerpt, Error};
+use crate::tuf::key::KeyId;
+
+/// The `_type` a role's `signed` object must carry (exact case).
+pub trait RoleType {
+    /// `Root`, `Targets` (also for delegations), `Snapshot` or `Timestamp`.
+    const TYPE: &'static str;
+}
+
+impl RoleType for Root {
+    const TYPE: &'static str = "Root";
+}
+
+impl RoleType for Targets {
+    const TYPE: &'static str = "Targets";
+}
+
+impl RoleType for Snapshot {
+    const TYPE: &'static str = "Snapshot";
+}
+
+impl RoleType for Timestamp {
+    const TYPE: &'static str = "Timestamp";
+}
+
+/// One entry of `signatures`: `{"keyid":…,"method":…,"sig":…}` (brief §4.1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "WireSignature")]
+pub struct Signature {
+    /// The signing key's ID.
+    pub keyid: KeyId,
+    /// The signature method, lower-cased on decode as notary does (`ECDSA` → `ecdsa`).
+    pub method: String,
+    /// The raw signature bytes (standard padded base64 on the wire).
+    pub sig: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct WireSignature {
+    keyid: KeyId,
+    method: String,
+    sig: String,
+}
+
+impl TryFrom<WireSignature> for Signature {
+    type Error = String;
+
+    fn try_from(wire: WireSignature) -> Result<Self, Self::Error> {
+        let sig = STANDARD
+            .decode(&wire.sig)
+            .map_err(|e| format!("signature \"sig\" is not valid base64: {e}"))?;
+        Ok(Signature {
+            keyid: wire.keyid,
+            method: wire.method.to_lowercase(),
+            sig,
+        })
+    }
+}
+
+impl Signature {
+    /// `{"keyid":…,"method":…,"sig":…}` as a value (base64 re-encoded).
+    pub fn to_value(&self) -> Value {
+        Value::object(vec![
+            ("keyid", Value::string(self.keyid.as_str())),
+            ("method", Value::string(self.method.as_str())),
+            ("sig", Value::string(STANDARD.encode(&self.sig))),
+        ])
+    }
+}
+
+/// A parsed metadata file: the typed `signed` object, its signatures, and the canonical bytes
+/// of `signed` that the signatures must cover.
+#[derive(Debug, Clone)]
+pub struct Signed<T> {
+    /// The role's content.
+    pub signed: T,
+    /// The signatures as listed (not yet verified).
+    pub signatures: Vec<Signature>,
+    canonical: Vec<u8>,
+}
+
+impl<T> Signed<T> {
+    /// Canonical JSON of the decoded `signed` object: the bytes to verify signatures over,
+    /// which differ from the transport bytes (`\u003c` escapes, whitespace, key order).
+    pub fn canonical_signed(&self) -> &[u8] {
+        &self.canonical
+    }
+}
+
+/// The envelope as serde reads it.
+#[derive(Deserialize)]
+struct Envelope<T> {
+    signed: T,
+    /// Absent or `null` is treated as empty, so verification reports "no signatures".
+    #[serde(default)]
+    signatures: Option<Vec<Signature>>,
+}
+
+/// Parses a metadata file of role type `T`.
+///
+/// Checks: strict JSON (see [`cjson::parse`]); field names exact with no case-folded
+/// duplicates; `_type` exactly `T::TYPE`; `version` an integer ≥ 1; `expires` RFC 3339;
+/// each `keys` map entry under its computed key ID; signature key IDs 64 lowercase hex and
+/// `sig` strict base64; and that `signed` has canonical bytes (no fractional numbers).
+/// Structural rules beyond that are the `check_structure` methods; signatures are
+/// [`crate::tuf::verify::verify_threshold`].
+pub fn parse<T: RoleType + DeserializeOwned>(bytes: &[u8]) -> Result<Signed<T>, Error> {
+    let document = cjson::parse(bytes)?;
+    shape::check_envelope(&document, T::TYPE)?;
+    let signed = document
+        .get("signed")
+        .ok_or_else(|| Error::Malformed("missing \"signed\"".to_owned()))?;
+    let found = signed.get("_type").and_then(Value::as_str);
+    if found != Some(T::TYPE) {
+        return Err(Error::WrongType {
+            expected: T::TYPE,
+            found: excerpt(found.unwrap_or_default()),
+        });
+    }
+    let canonical = cjson::encode(signed)?;
+    let envelope: Envelope<T> =
+        serde_json::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))?;
+    Ok(Signed {
+        signed: envelope.signed,
+        signatures: envelope.signatures.unwrap_or_default(),
+        canonical,
+    })
+}
+
+#[cfg(test)]
+mod tests;

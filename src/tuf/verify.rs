@@ -1,0 +1,79 @@
+//! The one threshold-signature check, used for root, targets, delegations and snapshot
+//! (`tuf/signed/verify.go`, brief §5.3).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::tuf::error::Error;
+use crate::tuf::key::{KeyId, PublicKey};
+use crate::tuf::metadata::Signed;
+
+/// Checks that at least `threshold` distinct keys of `role` signed `signed`'s canonical bytes.
+///
+/// The role's keys are those of `keyids` found in `keys`. Following notary:
+/// 1. no signatures at all, or a threshold below 1, fails;
+/// 2. a signature by a key ID outside the role is ignored;
+/// 3. a role key whose computed ID differs from the signature's `keyid` fails outright
+///    (`key ID is not valid for key content`);
+/// 4. an unknown method or a signature that does not verify is skipped;
+/// 5. each key counts once, however many valid signatures it made.
+///
+/// Off-spec, stricter: keys count by their verifying material too (see
+/// [`PublicKey::verifying_material`]), so one key listed under two IDs (say, the same key in two
+/// certificates) cannot meet a threshold of two on its own.
+pub fn verify_threshold<T>(
+    signed: &Signed<T>,
+    role: &str,
+    keys: &BTreeMap<KeyId, PublicKey>,
+    keyids: &[KeyId],
+    threshold: u32,
+) -> Result<(), Error> {
+    if signed.signatures.is_empty() {
+        return Err(Error::NoSignatures);
+    }
+    if threshold < 1 {
+        return Err(Error::InvalidThreshold {
+            role: role.to_owned(),
+            threshold,
+        });
+    }
+    let mut valid_ids: BTreeSet<&KeyId> = BTreeSet::new();
+    let mut valid_material: BTreeSet<Vec<u8>> = BTreeSet::new();
+    for sig in &signed.signatures {
+        if !keyids.contains(&sig.keyid) {
+            continue;
+        }
+        let Some(key) = keys.get(&sig.keyid) else {
+            continue;
+        };
+        let computed = key.id();
+        if computed != sig.keyid {
+            return Err(Error::KeyIdMismatch {
+                keyid: sig.keyid.to_string(),
+                computed: computed.to_string(),
+            });
+        }
+        if valid_ids.contains(&sig.keyid) {
+            continue;
+        }
+        if key.verify(&sig.method, signed.canonical_signed(), &sig.sig).is_err() {
+            continue;
+        }
+        let Ok(material) = key.verifying_material() else {
+            continue;
+        };
+        valid_ids.insert(&sig.keyid);
+        valid_material.insert(material);
+    }
+    let valid = valid_material.len();
+    if valid < threshold as usize {
+        return Err(Error::Threshold {
+            role: role.to_owned(),
+            valid,
+            threshold,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
