@@ -442,10 +442,10 @@ step "a second client with no keys sees an empty repository" \
 step "that reader holds no keys" --has "No signing keys found." -- nb key list
 step "an early reader caches root v1" --has "No targets present in this repository." \
   -- nc_ "$TRUST_EARLY" list "$GUN"
-check "root v1, targets v2 and snapshot v2 are on the server" -- is_true "$TRUST_B" "$GUN" snapshot \
+check "the server serves the uploaded snapshot v2, listing root and targets" -- is_true "$TRUST_B" "$GUN" snapshot \
   "d['signed']['version'] == 2 and sorted(d['signed']['meta']) == ['root', 'targets']"
 check "the root the server returned is version 1" -- is_true "$TRUST_B" "$GUN" root "d['signed']['version'] == 1"
-step "publishing again with nothing staged still succeeds" \
+step "publish with nothing staged (uploads only a re-signed snapshot)" \
   --has "Successfully published changes for repository $GUN" -- na publish "$GUN"
 
 # ---------------------------------------------------------------------------------------------
@@ -620,7 +620,7 @@ step "remove -p with a server-held snapshot" --has "Successfully published chang
 step "the reader sees the server-signed snapshot's targets" --has "server-snapshot" --lacks "more-1" -- nb list "$GUN"
 step "a fresh client looks up a target under the server-signed snapshot" \
   --has "server-snapshot sha256:$(sha256_of "$TMP/more.txt")" -- nfresh lookup "$GUN" server-snapshot
-step "publish with nothing staged while the server holds the snapshot key" \
+step "publish with nothing staged, server-held snapshot (a multipart body with no parts)" \
   --has "Successfully published changes for repository $GUN" -- na publish "$GUN"
 step "the reader lists after it" --has "server-snapshot" -- nb list "$GUN"
 step "delegated add -p with a server-held snapshot" --has "Successfully published changes" \
@@ -689,7 +689,7 @@ step "delegation remove -p -y" --has "Forced removal (including all keys and pat
   --has "Successfully published changes for repository $GUN" -- na delegation remove -p -y "$GUN" targets/releases
 step "the reader no longer sees the delegation's targets" --lacks "release-1" --lacks "release-2" \
   --has "after-root-rotation" -- nb list "$GUN"
-step "the reader no longer lists the delegation" --lacks "targets/releases" -- nb delegation list "$GUN"
+step "the reader no longer lists the delegation" --has "No delegations present in this repository." --lacks "targets/releases" -- nb delegation list "$GUN"
 
 # ---------------------------------------------------------------------------------------------
 # delete --remote, then start over

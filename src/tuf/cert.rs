@@ -60,7 +60,9 @@ pub fn usable_root_key(
         return Err(cert_error("no PEM certificate found".to_owned()));
     }
     if blocks.iter().any(|b| b.label != "CERTIFICATE") {
-        return Err(cert_error("PEM bundle holds a block that is not a CERTIFICATE".to_owned()));
+        return Err(cert_error(
+            "PEM bundle holds a block that is not a CERTIFICATE".to_owned(),
+        ));
     }
     let canonical: String = blocks
         .iter()
@@ -68,7 +70,8 @@ pub fn usable_root_key(
         .collect();
     if canonical.as_bytes() != key.public_bytes() {
         return Err(cert_error(
-            "PEM is not in canonical form (64-column base64, \\n line ends, nothing else)".to_owned(),
+            "PEM is not in canonical form (64-column base64, \\n line ends, nothing else)"
+                .to_owned(),
         ));
     }
     let certs = blocks
@@ -80,11 +83,15 @@ pub fn usable_root_key(
         None => return Err(cert_error("no certificate found".to_owned())),
     };
     if is_ca(leaf)? {
-        return Err(cert_error("the first certificate must be a leaf (non-CA) certificate".to_owned()));
+        return Err(cert_error(
+            "the first certificate must be a leaf (non-CA) certificate".to_owned(),
+        ));
     }
     for intermediate in intermediates {
         if !is_ca(intermediate)? {
-            return Err(cert_error("more than one leaf certificate in the bundle".to_owned()));
+            return Err(cert_error(
+                "more than one leaf certificate in the bundle".to_owned(),
+            ));
         }
     }
     let key_is_ec = matches!(leaf.public_key().parsed(), Ok(ParsedKey::EC(_)));
@@ -117,7 +124,10 @@ pub fn usable_root_key(
 /// headers that parses, whatever the key type claims.
 pub fn check_delegation_key(key: &PublicKey) -> Result<(), Error> {
     let blocks = pem::blocks(key.public_bytes());
-    for block in blocks.iter().filter(|b| b.label == "CERTIFICATE" && !b.has_headers) {
+    for block in blocks
+        .iter()
+        .filter(|b| b.label == "CERTIFICATE" && !b.has_headers)
+    {
         if let Ok(cert) = parse_certificate(&block.der) {
             return validate(&cert, None);
         }
@@ -142,22 +152,32 @@ fn validate(cert: &X509Certificate<'_>, now: Option<DateTime<Utc>>) -> Result<()
     let not_before = to_utc(validity.not_before.timestamp())?;
     let not_after = to_utc(validity.not_after.timestamp())?;
     if not_before >= not_after {
-        return Err(cert_error(format!("certificate {cn:?} has an invalid validity window")));
+        return Err(cert_error(format!(
+            "certificate {cn:?} has an invalid validity window"
+        )));
     }
     let algorithm = cert.signature_algorithm.algorithm.to_id_string();
     if SHA1_SIGNATURES.contains(&algorithm.as_str()) {
-        return Err(cert_error(format!("certificate {cn:?} uses an invalid SHA-1 signature algorithm")));
+        return Err(cert_error(format!(
+            "certificate {cn:?} uses an invalid SHA-1 signature algorithm"
+        )));
     }
     if let Ok(ParsedKey::RSA(rsa)) = cert.public_key().parsed() {
         if modulus_bits(rsa.modulus) < MIN_RSA_BITS {
-            return Err(cert_error(format!("certificate {cn:?} has an RSA key shorter than 2048 bits")));
+            return Err(cert_error(format!(
+                "certificate {cn:?} has an RSA key shorter than 2048 bits"
+            )));
         }
     }
     if let Some(now) = now {
         // Go: a day of leeway on NotBefore (clock skew between signer and server).
-        let tomorrow = now.checked_add_signed(TimeDelta::days(1)).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let tomorrow = now
+            .checked_add_signed(TimeDelta::days(1))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         if not_before > tomorrow || now > not_after {
-            return Err(cert_error(format!("certificate {cn:?} is expired or not yet valid")));
+            return Err(cert_error(format!(
+                "certificate {cn:?} is expired or not yet valid"
+            )));
         }
     }
     Ok(())
@@ -170,7 +190,10 @@ fn to_utc(unix_seconds: i64) -> Result<DateTime<Utc>, Error> {
 
 /// Go's `Subject.CommonName`: the last CN attribute that is a string.
 fn common_name<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a str> {
-    cert.subject().iter_common_name().last().and_then(|attr| attr.as_str().ok())
+    cert.subject()
+        .iter_common_name()
+        .last()
+        .and_then(|attr| attr.as_str().ok())
 }
 
 /// Go's `IsCA`; a certificate whose basic constraints cannot be read is refused (Go's parser

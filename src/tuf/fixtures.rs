@@ -11,7 +11,13 @@ pub(crate) const SETS: [&str; 3] = ["plain", "delegations", "rotations"];
 
 /// The GUN each set's root certificate names.
 pub(crate) fn gun(set: &str) -> String {
-    let short = if set == "delegations" { "deleg" } else if set == "rotations" { "rotate" } else { set };
+    let short = if set == "delegations" {
+        "deleg"
+    } else if set == "rotations" {
+        "rotate"
+    } else {
+        set
+    };
     format!("fixtures.example.com/{short}/app6089")
 }
 
@@ -25,7 +31,11 @@ pub(crate) struct Fixture {
 }
 
 fn dir(set: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/notary-0.7")).join(set)
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/notary-0.7"
+    ))
+    .join(set)
 }
 
 /// Every fixture of every set, sorted by set, role, version.
@@ -35,8 +45,14 @@ pub(crate) fn all() -> Vec<Fixture> {
         let entries = std::fs::read_dir(dir(set)).expect("fixture directory is readable");
         for entry in entries {
             let path = entry.expect("directory entry").path();
-            let name = path.file_name().and_then(|n| n.to_str()).expect("UTF-8 name").to_owned();
-            let stem = name.strip_suffix(".json").expect("fixture files end in .json");
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("UTF-8 name")
+                .to_owned();
+            let stem = name
+                .strip_suffix(".json")
+                .expect("fixture files end in .json");
             let (version, role) = stem.split_once('.').expect("VERSION.ROLE.json");
             out.push(Fixture {
                 set,
@@ -67,10 +83,12 @@ pub(crate) fn key_pool(set: &str) -> BTreeMap<KeyId, PublicKey> {
     let mut pool = BTreeMap::new();
     for fixture in all().into_iter().filter(|f| f.set == set) {
         if fixture.role == "root" {
-            let root: metadata::Signed<Root> = metadata::parse(&fixture.bytes).expect("root parses");
+            let root: metadata::Signed<Root> =
+                metadata::parse(&fixture.bytes).expect("root parses");
             pool.extend(root.signed.keys);
         } else if fixture.role.starts_with("targets") {
-            let targets: metadata::Signed<Targets> = metadata::parse(&fixture.bytes).expect("targets parses");
+            let targets: metadata::Signed<Targets> =
+                metadata::parse(&fixture.bytes).expect("targets parses");
             pool.extend(targets.signed.delegations.keys);
         }
     }
@@ -97,7 +115,8 @@ impl TestKey {
     /// A new Ed25519 key.
     pub(crate) fn ed25519() -> TestKey {
         use ring::signature::Ed25519KeyPair;
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("keygen");
+        let pkcs8 =
+            Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("keygen");
         TestKey::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key"))
     }
 
@@ -106,8 +125,12 @@ impl TestKey {
         use crate::tuf::key::KeyType;
         use ring::signature::KeyPair as _;
         match self {
-            TestKey::P256(pair) => PublicKey::new(KeyType::Ecdsa, p256_spki(pair.public_key().as_ref())),
-            TestKey::Ed25519(pair) => PublicKey::new(KeyType::Ed25519, pair.public_key().as_ref().to_vec()),
+            TestKey::P256(pair) => {
+                PublicKey::new(KeyType::Ecdsa, p256_spki(pair.public_key().as_ref()))
+            }
+            TestKey::Ed25519(pair) => {
+                PublicKey::new(KeyType::Ed25519, pair.public_key().as_ref().to_vec())
+            }
         }
     }
 

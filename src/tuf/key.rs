@@ -68,7 +68,9 @@ pub struct KeyId(String);
 impl KeyId {
     /// Validates `s` as a key ID.
     pub fn parse(s: &str) -> Result<KeyId, Error> {
-        let ok = s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if ok {
             Ok(KeyId(s.to_owned()))
         } else {
@@ -234,9 +236,9 @@ impl<'de> Deserialize<'de> for PublicKey {
                 "a public key must not carry private key material (\"private\" must be null)",
             ));
         }
-        let public = STANDARD
-            .decode(&wire.keyval.public)
-            .map_err(|e| serde::de::Error::custom(format!("key \"public\" is not valid base64: {e}")))?;
+        let public = STANDARD.decode(&wire.keyval.public).map_err(|e| {
+            serde::de::Error::custom(format!("key \"public\" is not valid base64: {e}"))
+        })?;
         Ok(PublicKey::new(wire.keytype, public))
     }
 }
@@ -248,7 +250,8 @@ impl<'de> Deserialize<'de> for PublicKey {
 pub(crate) fn deserialize_key_map<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<KeyId, PublicKey>, D::Error> {
-    let raw = BTreeMap::<String, PublicKey>::deserialize(deserializer)?;
+    // Go writes a nil map as `null`.
+    let raw = Option::<BTreeMap<String, PublicKey>>::deserialize(deserializer)?.unwrap_or_default();
     let mut keys = BTreeMap::new();
     for (listed, key) in raw {
         let computed = key.id();

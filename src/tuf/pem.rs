@@ -64,7 +64,10 @@ fn next_block(data: &[u8]) -> Option<(Block, &[u8])> {
     let end = find(body_and_rest, end_marker.as_bytes())?;
     let body = &body_and_rest[..end];
     let mut rest = &body_and_rest[end + end_marker.len()..];
-    if let Some(tail) = rest.strip_prefix(b"\r\n").or_else(|| rest.strip_prefix(b"\n")) {
+    if let Some(tail) = rest
+        .strip_prefix(b"\r\n")
+        .or_else(|| rest.strip_prefix(b"\n"))
+    {
         rest = tail;
     }
 

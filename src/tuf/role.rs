@@ -77,7 +77,8 @@ impl RoleName {
 
 /// Notary's `IsDelegation`.
 fn is_delegation(s: &str) -> bool {
-    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'/');
+    let allowed =
+        |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'/');
     // Path-clean: with only these characters, `path.Clean(s) == s` means no empty segment
     // (`//`, trailing `/`) and no `.`/`..` segment (which the charset already excludes).
     s.starts_with("targets/")
@@ -117,7 +118,14 @@ mod tests {
 
     #[test]
     fn accepts_base_roles_and_clean_delegations() {
-        for name in ["root", "targets", "snapshot", "timestamp", "targets/releases", "targets/a-b_c/9"] {
+        for name in [
+            "root",
+            "targets",
+            "snapshot",
+            "timestamp",
+            "targets/releases",
+            "targets/a-b_c/9",
+        ] {
             assert_eq!(RoleName::parse(name).expect("valid").as_str(), name);
         }
     }
@@ -127,13 +135,28 @@ mod tests {
         let long = format!("targets/{}", "a".repeat(248));
         assert_eq!(long.len(), 256);
         for name in [
-            "", "Root", "targets/", "targets//a", "targets/a/", "targets/./a", "targets/../a",
-            "targets/A", "targets/a b", "targets/é", "target/a", "/targets/a", "snapshot/a",
-            "timestamp.json", long.as_str(),
+            "",
+            "Root",
+            "targets/",
+            "targets//a",
+            "targets/a/",
+            "targets/./a",
+            "targets/../a",
+            "targets/A",
+            "targets/a b",
+            "targets/é",
+            "target/a",
+            "/targets/a",
+            "snapshot/a",
+            "timestamp.json",
+            long.as_str(),
         ] {
             assert!(RoleName::parse(name).is_err(), "{name:?} must be rejected");
         }
-        assert!(RoleName::parse(&long[..255]).is_ok(), "255 bytes is allowed");
+        assert!(
+            RoleName::parse(&long[..255]).is_ok(),
+            "255 bytes is allowed"
+        );
     }
 
     #[test]
@@ -154,6 +177,9 @@ mod tests {
         let ok: RoleName = serde_json::from_str("\"targets/x\"").expect("valid");
         assert_eq!(ok.to_string(), "targets/x");
         assert!(serde_json::from_str::<RoleName>("\"targets/X\"").is_err());
-        assert_eq!(serde_json::to_string(&ok).expect("serializes"), "\"targets/x\"");
+        assert_eq!(
+            serde_json::to_string(&ok).expect("serializes"),
+            "\"targets/x\""
+        );
     }
 }

@@ -55,7 +55,10 @@ pub fn verify_threshold<T>(
         if valid_ids.contains(&sig.keyid) {
             continue;
         }
-        if key.verify(&sig.method, signed.canonical_signed(), &sig.sig).is_err() {
+        if key
+            .verify(&sig.method, signed.canonical_signed(), &sig.sig)
+            .is_err()
+        {
             continue;
         }
         let Ok(material) = key.verifying_material() else {

@@ -8,7 +8,9 @@ const SHA1_ECDSA_PEM: &str = include_str!("../testdata/sha1-ecdsa.pem");
 const RSA1024_PEM: &str = include_str!("../testdata/rsa1024.pem");
 
 fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).expect("valid time").with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(s)
+        .expect("valid time")
+        .with_timezone(&Utc)
 }
 
 fn now() -> DateTime<Utc> {
@@ -57,7 +59,9 @@ fn x509(pem: &str) -> PublicKey {
 fn root_cert_keys(set: &str) -> Vec<PublicKey> {
     let mut keys = Vec::new();
     for version in 1..=4 {
-        let path_exists = fixtures::all().iter().any(|f| f.set == set && f.role == "root" && f.version == version);
+        let path_exists = fixtures::all()
+            .iter()
+            .any(|f| f.set == set && f.role == "root" && f.version == version);
         if !path_exists {
             continue;
         }
@@ -74,16 +78,30 @@ fn fixture_roots_are_usable_for_their_gun_only() {
     for set in fixtures::SETS {
         let gun = fixtures::gun(set);
         for key in root_cert_keys(set) {
-            usable_root_key(&key, &gun, now(), ExpiryCheck::Enforce).expect("fixture root key is usable");
-            for other in ["fixtures.example.com/plain/app608", "fixtures.example.com/plain/app60890", ""] {
+            usable_root_key(&key, &gun, now(), ExpiryCheck::Enforce)
+                .expect("fixture root key is usable");
+            for other in [
+                "fixtures.example.com/plain/app608",
+                "fixtures.example.com/plain/app60890",
+                "",
+            ] {
                 if other != gun {
-                    assert!(usable_root_key(&key, other, now(), ExpiryCheck::Ignore).is_err(), "{set} vs {other}");
+                    assert!(
+                        usable_root_key(&key, other, now(), ExpiryCheck::Ignore).is_err(),
+                        "{set} vs {other}"
+                    );
                 }
             }
         }
     }
     let plain = root_cert_keys("plain");
-    assert!(usable_root_key(&plain[0], &fixtures::gun("deleg"), now(), ExpiryCheck::Enforce).is_err());
+    assert!(usable_root_key(
+        &plain[0],
+        &fixtures::gun("deleg"),
+        now(),
+        ExpiryCheck::Enforce
+    )
+    .is_err());
 }
 
 #[test]
@@ -93,17 +111,23 @@ fn expiry_is_enforced_only_when_asked() {
     let later = at("2037-01-01T00:00:00Z");
     let err = usable_root_key(key, &gun, later, ExpiryCheck::Enforce).expect_err("expired in 2036");
     assert!(err.to_string().contains("expired"), "{err}");
-    usable_root_key(key, &gun, later, ExpiryCheck::Ignore).expect("expiry ignored for the trusted root");
+    usable_root_key(key, &gun, later, ExpiryCheck::Ignore)
+        .expect("expiry ignored for the trusted root");
     // NotBefore is 2026-11-22T21:40:59Z; a day of leeway is allowed.
     assert!(usable_root_key(key, &gun, at("2026-11-21T00:00:00Z"), ExpiryCheck::Enforce).is_err());
-    usable_root_key(key, &gun, at("2026-11-21T22:00:00Z"), ExpiryCheck::Enforce).expect("within a day");
+    usable_root_key(key, &gun, at("2026-11-21T22:00:00Z"), ExpiryCheck::Enforce)
+        .expect("within a day");
 }
 
 #[test]
 fn only_certificate_keys_in_canonical_pem() {
     let root = fixtures::root("plain", 1).signed;
     let gun = fixtures::gun("plain");
-    let plain_key = root.keys.values().find(|k| k.keytype() == KeyType::Ecdsa).expect("targets key");
+    let plain_key = root
+        .keys
+        .values()
+        .find(|k| k.keytype() == KeyType::Ecdsa)
+        .expect("targets key");
     assert!(usable_root_key(plain_key, &gun, now(), ExpiryCheck::Ignore).is_err());
 
     let key = &root_cert_keys("plain")[0];
@@ -123,24 +147,55 @@ fn only_certificate_keys_in_canonical_pem() {
         pem.trim_end().to_owned(),
     ] {
         let changed = PublicKey::new(KeyType::EcdsaX509, variant.clone().into_bytes());
-        assert!(usable_root_key(&changed, &gun, now(), ExpiryCheck::Ignore).is_err(), "{variant:?}");
+        assert!(
+            usable_root_key(&changed, &gun, now(), ExpiryCheck::Ignore).is_err(),
+            "{variant:?}"
+        );
     }
     let mislabelled = PublicKey::new(KeyType::RsaX509, key.public_bytes().to_vec());
-    assert!(usable_root_key(&mislabelled, &gun, now(), ExpiryCheck::Ignore).is_err(), "ECDSA cert as rsa-x509");
+    assert!(
+        usable_root_key(&mislabelled, &gun, now(), ExpiryCheck::Ignore).is_err(),
+        "ECDSA cert as rsa-x509"
+    );
 }
 
 #[test]
 fn wildcard_common_names() {
     let wild = make("fixtures.example.com/plain/*", false, FROM, TO, None);
     let key = x509(&wild.pem);
-    usable_root_key(&key, "fixtures.example.com/plain/app", now(), ExpiryCheck::Enforce).expect("prefix");
-    usable_root_key(&key, "fixtures.example.com/plain/", now(), ExpiryCheck::Enforce).expect("empty rest");
-    assert!(usable_root_key(&key, "fixtures.example.com/other/app", now(), ExpiryCheck::Enforce).is_err());
+    usable_root_key(
+        &key,
+        "fixtures.example.com/plain/app",
+        now(),
+        ExpiryCheck::Enforce,
+    )
+    .expect("prefix");
+    usable_root_key(
+        &key,
+        "fixtures.example.com/plain/",
+        now(),
+        ExpiryCheck::Enforce,
+    )
+    .expect("empty rest");
+    assert!(usable_root_key(
+        &key,
+        "fixtures.example.com/other/app",
+        now(),
+        ExpiryCheck::Enforce
+    )
+    .is_err());
     let stars = x509(&make("fixtures.example.com/pl**", false, FROM, TO, None).pem);
-    usable_root_key(&stars, "fixtures.example.com/plain", now(), ExpiryCheck::Enforce).expect("all * trimmed");
+    usable_root_key(
+        &stars,
+        "fixtures.example.com/plain",
+        now(),
+        ExpiryCheck::Enforce,
+    )
+    .expect("all * trimmed");
     // As in the reference, a bare `*` matches every GUN.
     let any = x509(&make("*", false, FROM, TO, None).pem);
-    usable_root_key(&any, "anything/at/all", now(), ExpiryCheck::Enforce).expect("reference behaviour");
+    usable_root_key(&any, "anything/at/all", now(), ExpiryCheck::Enforce)
+        .expect("reference behaviour");
 }
 
 #[test]
@@ -149,23 +204,41 @@ fn bundles_need_one_leaf_first_then_valid_cas() {
     let ca = make("Example CA", true, FROM, TO, None);
     let leaf = make(gun, false, FROM, TO, Some(&ca));
     let other_leaf = make(gun, false, FROM, TO, None);
-    usable_root_key(&x509(&format!("{}{}", leaf.pem, ca.pem)), gun, now(), ExpiryCheck::Enforce).expect("leaf, CA");
+    usable_root_key(
+        &x509(&format!("{}{}", leaf.pem, ca.pem)),
+        gun,
+        now(),
+        ExpiryCheck::Enforce,
+    )
+    .expect("leaf, CA");
     for (bundle, why) in [
         (format!("{}{}", ca.pem, leaf.pem), "CA first"),
         (format!("{}{}", leaf.pem, other_leaf.pem), "two leaves"),
         (ca.pem.clone(), "CA only"),
-        (make(gun, true, FROM, TO, None).pem, "self-signed CA as leaf"),
+        (
+            make(gun, true, FROM, TO, None).pem,
+            "self-signed CA as leaf",
+        ),
     ] {
-        assert!(usable_root_key(&x509(&bundle), gun, now(), ExpiryCheck::Ignore).is_err(), "{why}");
+        assert!(
+            usable_root_key(&x509(&bundle), gun, now(), ExpiryCheck::Ignore).is_err(),
+            "{why}"
+        );
     }
     let old_ca = make("Old CA", true, (2020, 1, 1), (2026, 12, 1), None);
     let leaf = make(gun, false, FROM, TO, Some(&old_ca));
     let bundle = x509(&format!("{}{}", leaf.pem, old_ca.pem));
     for check in [ExpiryCheck::Enforce, ExpiryCheck::Ignore] {
-        assert!(usable_root_key(&bundle, gun, now(), check).is_err(), "expired intermediate, {check:?}");
+        assert!(
+            usable_root_key(&bundle, gun, now(), check).is_err(),
+            "expired intermediate, {check:?}"
+        );
     }
     let instant = make(gun, false, FROM, FROM, None);
-    assert!(usable_root_key(&x509(&instant.pem), gun, now(), ExpiryCheck::Ignore).is_err(), "empty window");
+    assert!(
+        usable_root_key(&x509(&instant.pem), gun, now(), ExpiryCheck::Ignore).is_err(),
+        "empty window"
+    );
 }
 
 #[test]

@@ -23,7 +23,12 @@ pub fn parse(bytes: &[u8]) -> Result<Value, Error> {
 
 /// Length of the JSON number at the start of `bytes`, if one is there.
 pub(super) fn number_len(bytes: &[u8]) -> Option<usize> {
-    let digits = |from: usize| bytes[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits = |from: usize| {
+        bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
     let mut pos = 0;
     if bytes.first() == Some(&b'-') {
         pos += 1;
@@ -192,10 +197,11 @@ impl Parser<'_> {
             }
             // Runs end at ASCII bytes, which never split a UTF-8 sequence, so checking each run
             // on its own is the same as checking the whole string.
-            let run = std::str::from_utf8(&self.bytes[start..self.pos]).map_err(|e| Error::Json {
-                offset: start + e.valid_up_to(),
-                reason: "invalid UTF-8 in string",
-            })?;
+            let run =
+                std::str::from_utf8(&self.bytes[start..self.pos]).map_err(|e| Error::Json {
+                    offset: start + e.valid_up_to(),
+                    reason: "invalid UTF-8 in string",
+                })?;
             out.push_str(run);
             match self.peek() {
                 None => return Err(self.error("unterminated string")),
@@ -214,7 +220,9 @@ impl Parser<'_> {
 
     /// The character of an escape whose backslash was just consumed.
     fn escape(&mut self) -> Result<char, Error> {
-        let byte = self.peek().ok_or_else(|| self.error("unterminated string"))?;
+        let byte = self
+            .peek()
+            .ok_or_else(|| self.error("unterminated string"))?;
         self.pos += 1;
         Ok(match byte {
             b'"' => '"',

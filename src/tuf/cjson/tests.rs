@@ -16,18 +16,30 @@ fn every_fixture_signature_verifies_over_the_reencoded_signed() {
         let document = parse(&fixture.bytes).expect("fixture parses");
         let signed = document.get("signed").expect("has signed");
         let message = encode(signed).expect("fixture encodes");
-        let signatures = document.get("signatures").and_then(Value::as_array).expect("signatures");
+        let signatures = document
+            .get("signatures")
+            .and_then(Value::as_array)
+            .expect("signatures");
         assert!(!signatures.is_empty());
         for sig in signatures {
             let keyid = sig.get("keyid").and_then(Value::as_str).expect("keyid");
             let method = sig.get("method").and_then(Value::as_str).expect("method");
             let raw = sig.get("sig").and_then(Value::as_str).expect("sig");
-            let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, raw).expect("b64");
+            let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, raw)
+                .expect("b64");
             let key = pool
                 .get(&crate::tuf::key::KeyId::parse(keyid).expect("hex"))
-                .unwrap_or_else(|| panic!("{}/{}.{}: no key {keyid}", fixture.set, fixture.version, fixture.role));
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}/{}.{}: no key {keyid}",
+                        fixture.set, fixture.version, fixture.role
+                    )
+                });
             key.verify(method, &message, &raw).unwrap_or_else(|e| {
-                panic!("{}/{}.{} by {keyid}: {e}", fixture.set, fixture.version, fixture.role)
+                panic!(
+                    "{}/{}.{} by {keyid}: {e}",
+                    fixture.set, fixture.version, fixture.role
+                )
             });
             checked += 1;
         }
@@ -50,29 +62,44 @@ fn reencoding_equals_the_transport_bytes_with_html_escapes_undone() {
             .replace("\\u0026", "&")
             .replace("\\u2028", "\u{2028}")
             .replace("\\u2029", "\u{2029}");
-        assert_eq!(canonical(transport).expect("encodes"), expected, "{}/{}", fixture.set, fixture.role);
+        assert_eq!(
+            canonical(transport).expect("encodes"),
+            expected,
+            "{}/{}",
+            fixture.set,
+            fixture.role
+        );
     }
     assert!(saw_escape, "plain has a target named tag<with>&html");
 }
 
 #[test]
 fn keys_sort_by_unescaped_bytes_unlike_olpc() {
-    let input = r#"{"x\u003cy\u003e\u0026z":6,"\u2028":7,"a\"q":4,"e\u0301":5,"a!":3,"a b":2,"a":1}"#;
-    let expected = "{\"a\":1,\"a b\":2,\"a!\":3,\"a\\\"q\":4,\"e\u{301}\":5,\"x<y>&z\":6,\"\u{2028}\":7}";
+    let input =
+        r#"{"x\u003cy\u003e\u0026z":6,"\u2028":7,"a\"q":4,"e\u0301":5,"a!":3,"a b":2,"a":1}"#;
+    let expected =
+        "{\"a\":1,\"a b\":2,\"a!\":3,\"a\\\"q\":4,\"e\u{301}\":5,\"x<y>&z\":6,\"\u{2028}\":7}";
     assert_eq!(canonical(input).expect("encodes"), expected);
 }
 
 #[test]
 fn numbers_go_through_float64() {
-    let got = canonical("[2.0,1e3,-0,9007199254740993,1E+2,-5,0.0,1.5e1,-9223372036854775808,1e-400]");
+    let got =
+        canonical("[2.0,1e3,-0,9007199254740993,1E+2,-5,0.0,1.5e1,-9223372036854775808,1e-400]");
     assert_eq!(
         got.expect("all integral"),
         "[2,1000,0,9007199254740992,100,-5,0,15,-9223372036854775808,0]"
     );
     let err = canonical("{\"custom\":2.5}").expect_err("fraction");
     assert_eq!(err.to_string(), "json: unsupported value: 2.5");
-    assert!(canonical("9223372036854775807").is_err(), "rounds to 2^63, beyond int64");
-    assert!(parse(b"1e400").is_err(), "overflows float64, as Go's decoder refuses");
+    assert!(
+        canonical("9223372036854775807").is_err(),
+        "rounds to 2^63, beyond int64"
+    );
+    assert!(
+        parse(b"1e400").is_err(),
+        "overflows float64, as Go's decoder refuses"
+    );
     assert_eq!(Value::int(-3), parse(b"-3").expect("int"));
 }
 
@@ -80,9 +107,19 @@ fn numbers_go_through_float64() {
 fn depth_is_limited() {
     let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
     parse(nested(MAX_DEPTH).as_bytes()).expect("at the limit");
-    assert_eq!(parse(nested(MAX_DEPTH + 1).as_bytes()), Err(Error::TooDeep(MAX_DEPTH)));
-    let deep_object = format!("{}1{}", "{\"a\":".repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
-    assert_eq!(parse(deep_object.as_bytes()), Err(Error::TooDeep(MAX_DEPTH)));
+    assert_eq!(
+        parse(nested(MAX_DEPTH + 1).as_bytes()),
+        Err(Error::TooDeep(MAX_DEPTH))
+    );
+    let deep_object = format!(
+        "{}1{}",
+        "{\"a\":".repeat(MAX_DEPTH + 1),
+        "}".repeat(MAX_DEPTH + 1)
+    );
+    assert_eq!(
+        parse(deep_object.as_bytes()),
+        Err(Error::TooDeep(MAX_DEPTH))
+    );
     parse(format!("[{}]", "1,".repeat(100_000) + "1").as_bytes()).expect("wide is fine");
 
     let mut built = Value::Null;
@@ -94,10 +131,21 @@ fn depth_is_limited() {
 
 #[test]
 fn strings_are_strict_utf8_without_lone_surrogates() {
-    for bad in [&b"\"\xff\""[..], b"\"\xc0\xaf\"", b"\"\xed\xa0\x80\"", b"\"ab\xe2\x82\""] {
+    for bad in [
+        &b"\"\xff\""[..],
+        b"\"\xc0\xaf\"",
+        b"\"\xed\xa0\x80\"",
+        b"\"ab\xe2\x82\"",
+    ] {
         assert!(parse(bad).is_err(), "{bad:?}");
     }
-    for bad in [r#""\ud800""#, r#""\udc00""#, r#""\ud800\u0041""#, r#""\ud800x""#, r#""\ud8""#] {
+    for bad in [
+        r#""\ud800""#,
+        r#""\udc00""#,
+        r#""\ud800\u0041""#,
+        r#""\ud800x""#,
+        r#""\ud8""#,
+    ] {
         assert!(parse(bad.as_bytes()).is_err(), "{bad}");
     }
     assert_eq!(parse(br#""\ud83d\ude00""#), Ok(Value::string("\u{1F600}")));
@@ -105,7 +153,8 @@ fn strings_are_strict_utf8_without_lone_surrogates() {
 
 #[test]
 fn escapes_are_decoded_then_written_raw() {
-    let got = encode(&parse(br#"["a\nb\t\u0001\/\u00e9", "q\"b\\"]"#).expect("valid")).expect("encodes");
+    let got =
+        encode(&parse(br#"["a\nb\t\u0001\/\u00e9", "q\"b\\"]"#).expect("valid")).expect("encodes");
     assert_eq!(got, "[\"a\nb\t\u{1}/\u{e9}\",\"q\\\"b\\\\\"]".as_bytes());
 }
 
@@ -120,9 +169,30 @@ fn only_one_value_with_surrounding_whitespace() {
 #[test]
 fn grammar_errors() {
     for bad in [
-        "01", "1.", ".5", "+1", "-", "1e", "1e+", "[1,]", "{\"a\":1,}", "{a:1}", "'a'", "tru", "nul",
-        r#""\x""#, "\"a\u{1}b\"", "NaN", "Infinity", "[1 2]", "{\"a\" 1}", "\"unterminated", "[",
-        "{\"a\":}", "-01", "0x10",
+        "01",
+        "1.",
+        ".5",
+        "+1",
+        "-",
+        "1e",
+        "1e+",
+        "[1,]",
+        "{\"a\":1,}",
+        "{a:1}",
+        "'a'",
+        "tru",
+        "nul",
+        r#""\x""#,
+        "\"a\u{1}b\"",
+        "NaN",
+        "Infinity",
+        "[1 2]",
+        "{\"a\" 1}",
+        "\"unterminated",
+        "[",
+        "{\"a\":}",
+        "-01",
+        "0x10",
     ] {
         assert!(parse(bad.as_bytes()).is_err(), "{bad:?} must be refused");
     }
@@ -133,7 +203,11 @@ fn duplicate_keys_last_wins() {
     let value = parse(br#"{"a":1,"b":0,"a":2}"#).expect("valid");
     assert_eq!(value.get("a"), Some(&Value::int(2)));
     assert_eq!(encode(&value).expect("encodes"), br#"{"a":2,"b":0}"#);
-    assert_eq!(value.as_object().map(<[_]>::len), Some(3), "members are all kept");
+    assert_eq!(
+        value.as_object().map(<[_]>::len),
+        Some(3),
+        "members are all kept"
+    );
 }
 
 #[test]
@@ -179,7 +253,9 @@ fn unsorted_value() -> impl Strategy<Value = Value> {
 fn keys_sorted_and_unique(value: &Value) -> bool {
     match value {
         Value::Object(members) => {
-            members.windows(2).all(|w| w[0].0.as_bytes() < w[1].0.as_bytes())
+            members
+                .windows(2)
+                .all(|w| w[0].0.as_bytes() < w[1].0.as_bytes())
                 && members.iter().all(|(_, v)| keys_sorted_and_unique(v))
         }
         Value::Array(items) => items.iter().all(keys_sorted_and_unique),

@@ -19,10 +19,18 @@ pub(super) fn verify(key: &PublicKey, method: &str, msg: &[u8], sig: &[u8]) -> R
     use KeyType::*;
     match (method, key.keytype()) {
         ("ecdsa", Ecdsa | EcdsaX509) => ecdsa(&spki_der(key)?, msg, sig),
-        ("rsapss", Rsa | RsaX509) => rsa(&spki_der(key)?, &signature::RSA_PSS_2048_8192_SHA256, msg, sig),
-        ("rsapkcs1v15", Rsa | RsaX509) => {
-            rsa(&spki_der(key)?, &signature::RSA_PKCS1_2048_8192_SHA256, msg, sig)
-        }
+        ("rsapss", Rsa | RsaX509) => rsa(
+            &spki_der(key)?,
+            &signature::RSA_PSS_2048_8192_SHA256,
+            msg,
+            sig,
+        ),
+        ("rsapkcs1v15", Rsa | RsaX509) => rsa(
+            &spki_der(key)?,
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            msg,
+            sig,
+        ),
         // Legacy: an `rsa` key whose public value is a PEM "PUBLIC KEY" block.
         ("pycrypto-pkcs#1 pss", Rsa) => {
             let block = pem::first_block(key.public_bytes())
@@ -30,9 +38,11 @@ pub(super) fn verify(key: &PublicKey, method: &str, msg: &[u8], sig: &[u8]) -> R
             rsa(&block.der, &signature::RSA_PSS_2048_8192_SHA256, msg, sig)
         }
         ("eddsa", Ed25519) => ed25519(key.public_bytes(), msg, sig),
-        ("ecdsa" | "rsapss" | "rsapkcs1v15" | "pycrypto-pkcs#1 pss" | "eddsa", keytype) => Err(
-            Error::InvalidSignature(format!("method {method} cannot be used with {keytype} keys")),
-        ),
+        ("ecdsa" | "rsapss" | "rsapkcs1v15" | "pycrypto-pkcs#1 pss" | "eddsa", keytype) => {
+            Err(Error::InvalidSignature(format!(
+                "method {method} cannot be used with {keytype} keys"
+            )))
+        }
         _ => Err(Error::InvalidSignature(format!(
             "unknown signature method {:?}",
             crate::tuf::error::excerpt(method)

@@ -75,7 +75,9 @@ impl<'de> Deserialize<'de> for Expires {
 fn is_go_rfc3339(b: &[u8]) -> bool {
     let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
     let byte = |i: usize, c: u8| b.get(i) == Some(&c);
-    let date_time = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18].into_iter().all(digit)
+    let date_time = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+        .into_iter()
+        .all(digit)
         && byte(4, b'-')
         && byte(7, b'-')
         && byte(10, b'T')
@@ -96,7 +98,12 @@ fn is_go_rfc3339(b: &[u8]) -> bool {
     match b.get(i) {
         Some(b'Z') => b.len() == i + 1,
         Some(b'+' | b'-') => {
-            b.len() == i + 6 && digit(i + 1) && digit(i + 2) && byte(i + 3, b':') && digit(i + 4) && digit(i + 5)
+            b.len() == i + 6
+                && digit(i + 1)
+                && digit(i + 2)
+                && byte(i + 3, b':')
+                && digit(i + 4)
+                && digit(i + 5)
         }
         _ => false,
     }
@@ -110,16 +117,31 @@ mod tests {
     fn keeps_the_string_and_reads_offsets() {
         let e = Expires::parse("2029-11-21T23:16:31.2046+01:00").expect("valid");
         assert_eq!(e.as_str(), "2029-11-21T23:16:31.2046+01:00");
-        assert_eq!(e.at(), Expires::parse("2029-11-21T22:16:31.2046Z").expect("valid").at());
+        assert_eq!(
+            e.at(),
+            Expires::parse("2029-11-21T22:16:31.2046Z")
+                .expect("valid")
+                .at()
+        );
     }
 
     #[test]
     fn refuses_what_go_refuses() {
         for s in [
-            "", "2029-11-21", "2029-11-21T22:16:31", "2029-11-21t22:16:31Z", "2029-11-21 22:16:31Z",
-            "2029-11-21T22:16:31z", "2029-11-21T22:16:60Z", "2029-11-21T22:16:31.Z",
-            "2029-11-21T22:16:31.1234567890Z", "2029-13-21T22:16:31Z", "2029-11-21T22:16:31+0100",
-            "2029-11-21T22:16:31Zjunk", "2029-02-30T00:00:00Z", "2029-11-21T24:00:00Z",
+            "",
+            "2029-11-21",
+            "2029-11-21T22:16:31",
+            "2029-11-21t22:16:31Z",
+            "2029-11-21 22:16:31Z",
+            "2029-11-21T22:16:31z",
+            "2029-11-21T22:16:60Z",
+            "2029-11-21T22:16:31.Z",
+            "2029-11-21T22:16:31.1234567890Z",
+            "2029-13-21T22:16:31Z",
+            "2029-11-21T22:16:31+0100",
+            "2029-11-21T22:16:31Zjunk",
+            "2029-02-30T00:00:00Z",
+            "2029-11-21T24:00:00Z",
         ] {
             assert!(Expires::parse(s).is_err(), "{s:?} must be refused");
         }
@@ -127,11 +149,16 @@ mod tests {
 
     #[test]
     fn writes_like_go() {
-        let t = Expires::parse("2029-11-21T22:16:31.204646100Z").expect("valid").at();
+        let t = Expires::parse("2029-11-21T22:16:31.204646100Z")
+            .expect("valid")
+            .at();
         let e = Expires::from_datetime(t);
         assert_eq!(e.as_str(), "2029-11-21T22:16:31.2046461Z");
         assert_eq!(Expires::parse(e.as_str()).expect("round trip").at(), t);
         let whole = Expires::parse("2030-01-01T00:00:00Z").expect("valid").at();
-        assert_eq!(Expires::from_datetime(whole).as_str(), "2030-01-01T00:00:00Z");
+        assert_eq!(
+            Expires::from_datetime(whole).as_str(),
+            "2030-01-01T00:00:00Z"
+        );
     }
 }

@@ -28,8 +28,14 @@ impl FileMeta {
     /// The meta the server lists for bytes it stores: sha256, sha512 and the length.
     pub fn of(bytes: &[u8]) -> FileMeta {
         let mut hashes = BTreeMap::new();
-        hashes.insert("sha256".to_owned(), digest(&SHA256, bytes).as_ref().to_vec());
-        hashes.insert("sha512".to_owned(), digest(&SHA512, bytes).as_ref().to_vec());
+        hashes.insert(
+            "sha256".to_owned(),
+            digest(&SHA256, bytes).as_ref().to_vec(),
+        );
+        hashes.insert(
+            "sha512".to_owned(),
+            digest(&SHA512, bytes).as_ref().to_vec(),
+        );
         FileMeta {
             hashes,
             length: byte_length(bytes),
@@ -121,7 +127,10 @@ mod tests {
         assert_eq!(meta.sha256().map(<[u8]>::len), Some(32));
         assert_eq!(meta.sha512().map(<[u8]>::len), Some(64));
         meta.check(b"abc", true).expect("matches");
-        assert!(matches!(meta.check(b"abd", false), Err(Error::ChecksumMismatch { .. })));
+        assert!(matches!(
+            meta.check(b"abd", false),
+            Err(Error::ChecksumMismatch { .. })
+        ));
     }
 
     #[test]
@@ -129,7 +138,10 @@ mod tests {
         let mut meta = FileMeta::of(b"abc");
         meta.hashes.insert("sha512".to_owned(), vec![0; 64]);
         let err = meta.check(b"abc", false).expect_err("sha512 is wrong");
-        assert!(err.to_string().starts_with("sha512 checksum did not match"), "{err}");
+        assert!(
+            err.to_string().starts_with("sha512 checksum did not match"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -137,26 +149,38 @@ mod tests {
         let mut meta = FileMeta::of(b"abc");
         let good = meta.hashes.remove("sha256").expect("listed");
         meta.hashes.insert("sha256".to_owned(), good[..31].to_vec());
-        assert!(meta.check(b"abc", false).is_err(), "truncated digest must not match");
+        assert!(
+            meta.check(b"abc", false).is_err(),
+            "truncated digest must not match"
+        );
 
         let md5_only = FileMeta {
             hashes: BTreeMap::from([("md5".to_owned(), vec![1, 2, 3])]),
             length: 3,
         };
-        assert_eq!(md5_only.check(b"abc", false), Err(Error::NoSupportedChecksum));
+        assert_eq!(
+            md5_only.check(b"abc", false),
+            Err(Error::NoSupportedChecksum)
+        );
 
         let mut wrong_length = FileMeta::of(b"abc");
         wrong_length.length = 4;
         wrong_length.check(b"abc", false).expect("length ignored");
-        assert!(matches!(wrong_length.check(b"abc", true), Err(Error::LengthMismatch { .. })));
+        assert!(matches!(
+            wrong_length.check(b"abc", true),
+            Err(Error::LengthMismatch { .. })
+        ));
     }
 
     #[test]
     fn deserializes_and_rejects_bad_base64() {
         let ok: FileMeta =
-            serde_json::from_str(r#"{"hashes":{"sha256":"AAAA"},"length":3,"custom":{"x":1}}"#).expect("ok");
+            serde_json::from_str(r#"{"hashes":{"sha256":"AAAA"},"length":3,"custom":{"x":1}}"#)
+                .expect("ok");
         assert_eq!(ok.sha256(), Some(&[0u8, 0, 0][..]));
-        assert!(serde_json::from_str::<FileMeta>(r#"{"hashes":{"sha256":"AAA"},"length":3}"#).is_err());
+        assert!(
+            serde_json::from_str::<FileMeta>(r#"{"hashes":{"sha256":"AAA"},"length":3}"#).is_err()
+        );
         assert!(serde_json::from_str::<FileMeta>(r#"{"hashes":{"x":"!!"},"length":3}"#).is_err());
         assert!(serde_json::from_str::<FileMeta>(r#"{"hashes":{},"length":3.0}"#).is_err());
     }

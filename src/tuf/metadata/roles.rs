@@ -32,7 +32,7 @@ pub struct Root {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RoleKeys {
     /// Keys allowed to sign for the role.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub keyids: Vec<KeyId>,
     /// Distinct valid signatures required.
     pub threshold: u32,
@@ -47,6 +47,7 @@ pub struct Targets {
     /// When this role's metadata stops being trusted.
     pub expires: Expires,
     /// Target name → file meta.
+    #[serde(deserialize_with = "null_as_default")]
     pub targets: BTreeMap<String, FileMeta>,
     /// Version of this role's metadata.
     #[serde(deserialize_with = "deserialize_version")]
@@ -59,8 +60,9 @@ pub struct Delegations {
     /// Key ID → key for the delegated roles; map keys checked against computed IDs.
     #[serde(default, deserialize_with = "deserialize_key_map")]
     pub keys: BTreeMap<KeyId, PublicKey>,
-    /// The delegated roles, in file order.
-    #[serde(default)]
+    /// The delegated roles, in file order. The Go client writes `null` once the last
+    /// delegation is removed (a nil slice).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub roles: Vec<DelegatedRole>,
 }
 
@@ -70,7 +72,7 @@ pub struct DelegatedRole {
     /// The delegated role's name (validated).
     pub name: RoleName,
     /// Keys allowed to sign for it (may be empty: a delegation whose last signer was removed).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub keyids: Vec<KeyId>,
     /// Distinct valid signatures required.
     pub threshold: u32,
@@ -102,6 +104,15 @@ pub struct Timestamp {
     /// Version of the timestamp.
     #[serde(deserialize_with = "deserialize_version")]
     pub version: u64,
+}
+
+/// Go encodes nil slices and maps as `null`; read those as empty.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 const BASE_ROLES: [&str; 4] = ["root", "targets", "snapshot", "timestamp"];
@@ -138,10 +149,16 @@ impl Targets {
         for delegation in &self.delegations.roles {
             let name = &delegation.name;
             if name.parent().as_ref() != Some(role) {
-                return Err(structure(role.as_str(), format!("delegation role {name} invalid")));
+                return Err(structure(
+                    role.as_str(),
+                    format!("delegation role {name} invalid"),
+                ));
             }
             if !seen.insert(name) {
-                return Err(structure(role.as_str(), format!("delegation role {name} listed twice")));
+                return Err(structure(
+                    role.as_str(),
+                    format!("delegation role {name} listed twice"),
+                ));
             }
             check_role_keys(
                 role.as_str(),
@@ -182,14 +199,28 @@ impl Timestamp {
 fn check_listed_hashes(container: &str, name: &str, meta: Option<&FileMeta>) -> Result<(), Error> {
     let sha256 = meta.and_then(FileMeta::sha256);
     match sha256 {
-        None => return Err(structure(container, format!("missing {name} sha256 checksum information"))),
+        None => {
+            return Err(structure(
+                container,
+                format!("missing {name} sha256 checksum information"),
+            ))
+        }
         Some(h) if h.len() != 32 => {
-            return Err(structure(container, format!("invalid {name} sha256 checksum information")))
+            return Err(structure(
+                container,
+                format!("invalid {name} sha256 checksum information"),
+            ))
         }
         Some(_) => {}
     }
-    if meta.and_then(FileMeta::sha512).is_some_and(|h| h.len() != 64) {
-        return Err(structure(container, format!("invalid {name} sha512 checksum information")));
+    if meta
+        .and_then(FileMeta::sha512)
+        .is_some_and(|h| h.len() != 64)
+    {
+        return Err(structure(
+            container,
+            format!("invalid {name} sha512 checksum information"),
+        ));
     }
     Ok(())
 }
@@ -203,7 +234,10 @@ fn check_role_keys(
     keys: &BTreeMap<KeyId, PublicKey>,
 ) -> Result<(), Error> {
     if threshold < 1 {
-        return Err(structure(container, format!("invalid threshold specified for {name}: {threshold}")));
+        return Err(structure(
+            container,
+            format!("invalid threshold specified for {name}: {threshold}"),
+        ));
     }
     if let Some(missing) = keyids.iter().find(|id| !keys.contains_key(*id)) {
         return Err(structure(

@@ -90,7 +90,8 @@ fn check(value: &Value, shape: &Shape) -> Result<(), Error> {
                         check(item, &fields[i].1)?;
                     }
                     None => {
-                        if let Some((name, _)) = fields.iter().find(|(name, _)| folds_to(key, name)) {
+                        if let Some((name, _)) = fields.iter().find(|(name, _)| folds_to(key, name))
+                        {
                             return Err(malformed(format!(
                                 "field {:?} differs from {name:?} only in case",
                                 excerpt(key)
@@ -101,7 +102,9 @@ fn check(value: &Value, shape: &Shape) -> Result<(), Error> {
             }
             Ok(())
         }
-        (Map(inner), Value::Object(members)) => members.iter().try_for_each(|(_, item)| check(item, inner)),
+        (Map(inner), Value::Object(members)) => {
+            members.iter().try_for_each(|(_, item)| check(item, inner))
+        }
         (List(inner), Value::Array(items)) => items.iter().try_for_each(|item| check(item, inner)),
         // Wrong JSON types are left to the typed parser, which reports them precisely.
         _ => Ok(()),

@@ -36,11 +36,21 @@ fn check_fixture(fixture: &Fixture, roots: &[Signed<Root>], all: &[Fixture]) {
             let root: Signed<Root> = parse(&fixture.bytes).expect("parses");
             root.signed.check_structure().expect("structure");
             let own = root.signed.role("root").expect("root role");
-            verify_threshold(&root, "root", &root.signed.keys, &own.keyids, own.threshold).expect("self-signed");
-            if let Some(previous) = roots.iter().find(|r| r.signed.version + 1 == root.signed.version) {
+            verify_threshold(&root, "root", &root.signed.keys, &own.keyids, own.threshold)
+                .expect("self-signed");
+            if let Some(previous) = roots
+                .iter()
+                .find(|r| r.signed.version + 1 == root.signed.version)
+            {
                 let old = previous.signed.role("root").expect("root role");
-                verify_threshold(&root, "root", &previous.signed.keys, &old.keyids, old.threshold)
-                    .expect("signed by the previous root");
+                verify_threshold(
+                    &root,
+                    "root",
+                    &previous.signed.keys,
+                    &old.keyids,
+                    old.threshold,
+                )
+                .expect("signed by the previous root");
             }
             root.signed.version
         }
@@ -50,14 +60,16 @@ fn check_fixture(fixture: &Fixture, roots: &[Signed<Root>], all: &[Fixture]) {
                 doc.signed.check_structure().expect("structure");
                 let root = root_for(roots, &doc, "snapshot");
                 let keys = root.role("snapshot").expect("role");
-                verify_threshold(&doc, "snapshot", &root.keys, &keys.keyids, keys.threshold).expect("verifies");
+                verify_threshold(&doc, "snapshot", &root.keys, &keys.keyids, keys.threshold)
+                    .expect("verifies");
                 (doc.signed.version, doc.signed.meta)
             } else {
                 let doc: Signed<Timestamp> = parse(&fixture.bytes).expect("parses");
                 doc.signed.check_structure().expect("structure");
                 let root = root_for(roots, &doc, "timestamp");
                 let keys = root.role("timestamp").expect("role");
-                verify_threshold(&doc, "timestamp", &root.keys, &keys.keyids, keys.threshold).expect("verifies");
+                verify_threshold(&doc, "timestamp", &root.keys, &keys.keyids, keys.threshold)
+                    .expect("verifies");
                 (doc.signed.version, doc.signed.meta)
             };
             // Every listed file is one of the fixtures, byte for byte, length included.
@@ -66,7 +78,11 @@ fn check_fixture(fixture: &Fixture, roots: &[Signed<Root>], all: &[Fixture]) {
                     .iter()
                     .filter(|f| f.set == fixture.set && &f.role == name)
                     .any(|f| meta.check(&f.bytes, true).is_ok());
-                assert!(found, "{}/{}.{} lists a {name} not in the fixtures", fixture.set, version, fixture.role);
+                assert!(
+                    found,
+                    "{}/{}.{} lists a {name} not in the fixtures",
+                    fixture.set, version, fixture.role
+                );
             }
             version
         }
@@ -77,16 +93,28 @@ fn check_fixture(fixture: &Fixture, roots: &[Signed<Root>], all: &[Fixture]) {
                 None => {
                     let root = root_for(roots, &doc, "targets");
                     let keys = root.role("targets").expect("role");
-                    verify_threshold(&doc, "targets", &root.keys, &keys.keyids, keys.threshold).expect("verifies");
+                    verify_threshold(&doc, "targets", &root.keys, &keys.keyids, keys.threshold)
+                        .expect("verifies");
                 }
                 Some(parent) => {
                     let verified = all
                         .iter()
                         .filter(|f| f.set == fixture.set && f.role == parent.as_str())
                         .map(|f| parse::<Targets>(&f.bytes).expect("parent parses").signed)
-                        .filter_map(|p| p.delegation(&role).cloned().map(|d| (p.delegations.keys, d)))
-                        .any(|(keys, d)| verify_threshold(&doc, role.as_str(), &keys, &d.keyids, d.threshold).is_ok());
-                    assert!(verified, "{}/{} not verified by its parent", fixture.set, fixture.role);
+                        .filter_map(|p| {
+                            p.delegation(&role)
+                                .cloned()
+                                .map(|d| (p.delegations.keys, d))
+                        })
+                        .any(|(keys, d)| {
+                            verify_threshold(&doc, role.as_str(), &keys, &d.keyids, d.threshold)
+                                .is_ok()
+                        });
+                    assert!(
+                        verified,
+                        "{}/{} not verified by its parent",
+                        fixture.set, fixture.role
+                    );
                 }
             }
             doc.signed.version
@@ -110,16 +138,25 @@ fn every_fixture_parses_checks_and_verifies_with_its_role_keys() {
 #[test]
 fn fixture_details() {
     let root = fixtures::root("plain", 1);
-    assert_eq!(root.signed.expires.as_str(), "2036-11-19T21:40:59.349675996Z");
+    assert_eq!(
+        root.signed.expires.as_str(),
+        "2036-11-19T21:40:59.349675996Z"
+    );
     assert!(!root.signed.consistent_snapshot);
     assert_eq!(root.signed.keys.len(), 4);
     let qa: Signed<Targets> = parse(&fixtures::read("delegations", 5, "targets")).expect("parses");
-    let entry = qa.signed.delegation(&RoleName::parse("targets/qa").expect("valid")).expect("listed");
+    let entry = qa
+        .signed
+        .delegation(&RoleName::parse("targets/qa").expect("valid"))
+        .expect("listed");
     assert_eq!(entry.paths.as_deref(), Some(&["qa/".to_owned()][..]));
     assert_eq!(qa.signatures[0].method, "ecdsa");
     let plain: Signed<Targets> = parse(&fixtures::read("plain", 7, "targets")).expect("parses");
     assert!(plain.signed.targets.contains_key("tag<with>&html"));
-    assert!(plain.signed.targets.contains_key("with \"quotes\" and \\\\ backslash"));
+    assert!(plain
+        .signed
+        .targets
+        .contains_key("with \"quotes\" and \\\\ backslash"));
 }
 
 fn root_text() -> String {
@@ -133,7 +170,13 @@ fn parse_root(text: &str) -> Result<Signed<Root>, Error> {
 #[test]
 fn refuses_wrong_type_and_case_folded_or_duplicate_fields() {
     let bytes = fixtures::read("plain", 1, "root");
-    assert!(matches!(parse::<Targets>(&bytes), Err(Error::WrongType { expected: "Targets", .. })));
+    assert!(matches!(
+        parse::<Targets>(&bytes),
+        Err(Error::WrongType {
+            expected: "Targets",
+            ..
+        })
+    ));
     let text = root_text();
     for (from, to) in [
         (r#""version":1}"#, r#""version":1,"Version":9}"#),
@@ -143,7 +186,10 @@ fn refuses_wrong_type_and_case_folded_or_duplicate_fields() {
         (r#"{"keyid":"cc82"#, r#"{"KeyID":"x","keyid":"cc82"#),
         (r#"{"keyid":"cc82"#, r#"{"\u212Aeyid":"x","keyid":"cc82"#),
         (r#""threshold":1}"#, r#""threshold":1,"Threshold":2}"#),
-        (r#""keyval":{"private":null"#, r#""keyval":{"Private":"AAAA","private":null"#),
+        (
+            r#""keyval":{"private":null"#,
+            r#""keyval":{"Private":"AAAA","private":null"#,
+        ),
         (r#"{"signed":"#, r#"{"Signed":{},"signed":"#),
     ] {
         assert!(text.contains(from), "{from}");
@@ -154,10 +200,17 @@ fn refuses_wrong_type_and_case_folded_or_duplicate_fields() {
 
 #[test]
 fn unknown_fields_are_allowed_and_signed() {
-    let changed = root_text().replacen(r#""version":1}"#, r#""version":1,"zz_extra":{"b":1,"a":[true]}}"#, 1);
+    let changed = root_text().replacen(
+        r#""version":1}"#,
+        r#""version":1,"zz_extra":{"b":1,"a":[true]}}"#,
+        1,
+    );
     let root = parse_root(&changed).expect("unknown fields are fine");
     let canonical = String::from_utf8(root.canonical_signed().to_vec()).expect("UTF-8");
-    assert!(canonical.ends_with(r#""version":1,"zz_extra":{"a":[true],"b":1}}"#), "{canonical}");
+    assert!(
+        canonical.ends_with(r#""version":1,"zz_extra":{"a":[true],"b":1}}"#),
+        "{canonical}"
+    );
 }
 
 #[test]
@@ -175,7 +228,10 @@ fn refuses_bad_values() {
         (r#""keytype":"ecdsa""#, r#""keytype":"dsa""#),
         (r#""threshold":1}"#, r#""threshold":-1}"#),
         (r#""cc825333035d005454cb"#, r#""dd825333035d005454cb"#),
-        (r#""private":null,"public":"i2ic"#, r#""private":"AAAA","public":"i2ic"#),
+        (
+            r#""private":null,"public":"i2ic"#,
+            r#""private":"AAAA","public":"i2ic"#,
+        ),
         ("}]}", "}]}x"),
     ] {
         assert!(text.contains(from), "{from}");
@@ -183,7 +239,9 @@ fn refuses_bad_values() {
         assert!(parse_root(&changed).is_err(), "{to} must be refused");
     }
     let mismatch = text.replacen(r#""cc825333035d005454cb"#, r#""dd825333035d005454cb"#, 1);
-    let err = parse_root(&mismatch).expect_err("listed under another ID").to_string();
+    let err = parse_root(&mismatch)
+        .expect_err("listed under another ID")
+        .to_string();
     assert!(err.contains("key ID is not valid for key content"), "{err}");
 }
 
@@ -196,7 +254,10 @@ fn signatures_absent_null_or_upper_case() {
     let null = format!("{},\"signatures\":null}}", &text[..start]);
     assert!(parse_root(&null).expect("parses").signatures.is_empty());
     let upper = text.replacen(r#""method":"ecdsa""#, r#""method":"ECDSA""#, 1);
-    assert_eq!(parse_root(&upper).expect("parses").signatures[0].method, "ecdsa");
+    assert_eq!(
+        parse_root(&upper).expect("parses").signatures[0].method,
+        "ecdsa"
+    );
 }
 
 #[test]
@@ -211,13 +272,23 @@ fn structure_rules() {
     let mut unknown = root.clone();
     let some_id = unknown.roles["targets"].keyids[0].clone();
     unknown.keys.remove(&some_id);
-    let err = unknown.check_structure().expect_err("keyid without key").to_string();
+    let err = unknown
+        .check_structure()
+        .expect_err("keyid without key")
+        .to_string();
     assert!(err.contains("without corresponding key"), "{err}");
 
-    let targets = parse::<Targets>(&fixtures::read("delegations", 5, "targets")).expect("parses").signed;
+    let targets = parse::<Targets>(&fixtures::read("delegations", 5, "targets"))
+        .expect("parses")
+        .signed;
     let top = RoleName::targets();
     targets.check_structure(&top).expect("valid");
-    assert!(targets.check_structure(&RoleName::parse("targets/qa").expect("valid")).is_err(), "wrong parent");
+    assert!(
+        targets
+            .check_structure(&RoleName::parse("targets/qa").expect("valid"))
+            .is_err(),
+        "wrong parent"
+    );
     assert!(targets.check_structure(&RoleName::root()).is_err());
     let mut dup = targets.clone();
     dup.delegations.roles.push(dup.delegations.roles[0].clone());
@@ -233,24 +304,45 @@ fn structure_rules() {
     assert!(no_key.check_structure(&top).is_err());
     let mut empty_keyids = targets.clone();
     empty_keyids.delegations.roles[0].keyids.clear();
-    empty_keyids.check_structure(&top).expect("a delegation with no keys left is legitimate");
+    empty_keyids
+        .check_structure(&top)
+        .expect("a delegation with no keys left is legitimate");
 
-    let snapshot = parse::<Snapshot>(&fixtures::read("plain", 2, "snapshot")).expect("parses").signed;
+    let snapshot = parse::<Snapshot>(&fixtures::read("plain", 2, "snapshot"))
+        .expect("parses")
+        .signed;
     snapshot.check_structure().expect("valid");
     let mut no_targets = snapshot.clone();
     no_targets.meta.remove("targets");
     assert!(no_targets.check_structure().is_err());
     let mut short = snapshot.clone();
-    short.meta.get_mut("root").expect("root").hashes.insert("sha256".to_owned(), vec![0; 31]);
+    short
+        .meta
+        .get_mut("root")
+        .expect("root")
+        .hashes
+        .insert("sha256".to_owned(), vec![0; 31]);
     assert!(short.check_structure().is_err());
     let mut long512 = snapshot.clone();
-    long512.meta.get_mut("root").expect("root").hashes.insert("sha512".to_owned(), vec![0; 65]);
+    long512
+        .meta
+        .get_mut("root")
+        .expect("root")
+        .hashes
+        .insert("sha512".to_owned(), vec![0; 65]);
     assert!(long512.check_structure().is_err());
     let mut no512 = snapshot;
-    no512.meta.get_mut("root").expect("root").hashes.remove("sha512");
+    no512
+        .meta
+        .get_mut("root")
+        .expect("root")
+        .hashes
+        .remove("sha512");
     no512.check_structure().expect("sha512 is optional");
 
-    let timestamp = parse::<Timestamp>(&fixtures::read("plain", 2, "timestamp")).expect("parses").signed;
+    let timestamp = parse::<Timestamp>(&fixtures::read("plain", 2, "timestamp"))
+        .expect("parses")
+        .signed;
     timestamp.check_structure().expect("valid");
     let mut empty = timestamp;
     empty.meta.clear();
@@ -264,7 +356,10 @@ fn server_generated_snapshot_and_timestamp_round_trip() {
     let root_bytes = fixtures::read("plain", 1, "root");
     let meta = BTreeMap::from([
         ("root".to_owned(), FileMeta::of(&root_bytes)),
-        ("targets".to_owned(), FileMeta::of(&fixtures::read("plain", 2, "targets"))),
+        (
+            "targets".to_owned(),
+            FileMeta::of(&fixtures::read("plain", 2, "targets")),
+        ),
         ("targets/x".to_owned(), FileMeta::of(b"x")),
     ]);
     let canonical = cjson::encode(&snapshot_value(9, &expires, &meta)).expect("encodes");
@@ -272,7 +367,10 @@ fn server_generated_snapshot_and_timestamp_round_trip() {
     let text = String::from_utf8(bytes.clone()).expect("UTF-8");
     assert!(text.starts_with(r#"{"signed":{"_type":"Snapshot","expires":"2029-11-21T21:41:05.241487922Z","meta":{"root":{"hashes":{"sha256":""#));
     assert!(text.ends_with(r#"=="}]}"#), "{text}");
-    assert!(text.contains(r#","signatures":[{"keyid":""#) && text.contains(r#"","method":"eddsa","sig":""#));
+    assert!(
+        text.contains(r#","signatures":[{"keyid":""#)
+            && text.contains(r#"","method":"eddsa","sig":""#)
+    );
 
     let snapshot: Signed<Snapshot> = parse(&bytes).expect("parses");
     assert_eq!(snapshot.canonical_signed(), canonical.as_slice());
@@ -284,23 +382,42 @@ fn server_generated_snapshot_and_timestamp_round_trip() {
     let keys = BTreeMap::from([(public.id(), public.clone())]);
     verify_threshold(&snapshot, "snapshot", &keys, &[public.id()], 1).expect("verifies");
 
-    let ts_canonical = cjson::encode(&timestamp_value(4, &expires, &FileMeta::of(&bytes))).expect("encodes");
+    let ts_canonical =
+        cjson::encode(&timestamp_value(4, &expires, &FileMeta::of(&bytes))).expect("encodes");
     let ts_bytes = envelope_bytes(&ts_canonical, &[key.signature(&ts_canonical)]);
     let timestamp: Signed<Timestamp> = parse(&ts_bytes).expect("parses");
     timestamp.signed.check_structure().expect("structure");
-    timestamp.signed.meta["snapshot"].check(&bytes, true).expect("lists the snapshot bytes");
+    timestamp.signed.meta["snapshot"]
+        .check(&bytes, true)
+        .expect("lists the snapshot bytes");
     verify_threshold(&timestamp, "timestamp", &keys, &[public.id()], 1).expect("verifies");
 }
 
 #[test]
 fn reference_snapshot_body_is_what_snapshot_value_builds() {
     // Rebuild delegations/9.snapshot (server-made) from its parsed fields: same canonical bytes.
-    let snapshot: Signed<Snapshot> = parse(&fixtures::read("delegations", 9, "snapshot")).expect("parses");
-    let rebuilt = snapshot_value(snapshot.signed.version, &snapshot.signed.expires, &snapshot.signed.meta);
-    assert_eq!(cjson::encode(&rebuilt).expect("encodes"), snapshot.canonical_signed());
-    let timestamp: Signed<Timestamp> = parse(&fixtures::read("delegations", 9, "timestamp")).expect("parses");
-    let rebuilt = timestamp_value(timestamp.signed.version, &timestamp.signed.expires, &timestamp.signed.meta["snapshot"]);
-    assert_eq!(cjson::encode(&rebuilt).expect("encodes"), timestamp.canonical_signed());
+    let snapshot: Signed<Snapshot> =
+        parse(&fixtures::read("delegations", 9, "snapshot")).expect("parses");
+    let rebuilt = snapshot_value(
+        snapshot.signed.version,
+        &snapshot.signed.expires,
+        &snapshot.signed.meta,
+    );
+    assert_eq!(
+        cjson::encode(&rebuilt).expect("encodes"),
+        snapshot.canonical_signed()
+    );
+    let timestamp: Signed<Timestamp> =
+        parse(&fixtures::read("delegations", 9, "timestamp")).expect("parses");
+    let rebuilt = timestamp_value(
+        timestamp.signed.version,
+        &timestamp.signed.expires,
+        &timestamp.signed.meta["snapshot"],
+    );
+    assert_eq!(
+        cjson::encode(&rebuilt).expect("encodes"),
+        timestamp.canonical_signed()
+    );
 }
 
 proptest! {

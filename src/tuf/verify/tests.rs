@@ -6,12 +6,17 @@ use super::*;
 use crate::tuf::cjson;
 use crate::tuf::fixtures::TestKey;
 use crate::tuf::key::KeyType;
-use crate::tuf::metadata::{self, envelope_bytes, snapshot_value, Expires, FileMeta, Signature, Snapshot};
+use crate::tuf::metadata::{
+    self, envelope_bytes, snapshot_value, Expires, FileMeta, Signature, Snapshot,
+};
 
 /// Canonical bytes of a small snapshot body: what the test signatures cover.
 fn body() -> Vec<u8> {
     let expires = Expires::parse("2030-01-01T00:00:00Z").expect("valid");
-    let meta = BTreeMap::from([("root".to_owned(), FileMeta::of(b"r")), ("targets".to_owned(), FileMeta::of(b"t"))]);
+    let meta = BTreeMap::from([
+        ("root".to_owned(), FileMeta::of(b"r")),
+        ("targets".to_owned(), FileMeta::of(b"t")),
+    ]);
     cjson::encode(&snapshot_value(3, &expires, &meta)).expect("encodes")
 }
 
@@ -51,7 +56,10 @@ fn below_threshold() {
     let (keys, ids) = role(&[&a, &b]);
     let doc = signed(&[a.signature(&body())]);
     let err = verify_threshold(&doc, "snapshot", &keys, &ids, 2).expect_err("one of two");
-    assert_eq!(err.to_string(), "valid signatures did not meet threshold for snapshot");
+    assert_eq!(
+        err.to_string(),
+        "valid signatures did not meet threshold for snapshot"
+    );
     let both = signed(&[a.signature(&body()), b.signature(&body())]);
     verify_threshold(&both, "snapshot", &keys, &ids, 2).expect("two distinct keys");
 }
@@ -60,8 +68,13 @@ fn below_threshold() {
 fn duplicate_signatures_count_once() {
     let (a, b) = (TestKey::p256(), TestKey::ed25519());
     let (keys, ids) = role(&[&a, &b]);
-    let doc = signed(&[a.signature(&body()), a.signature(&body()), a.signature(&body())]);
-    verify_threshold(&doc, "snapshot", &keys, &ids, 2).expect_err("duplicate signature must not count twice");
+    let doc = signed(&[
+        a.signature(&body()),
+        a.signature(&body()),
+        a.signature(&body()),
+    ]);
+    verify_threshold(&doc, "snapshot", &keys, &ids, 2)
+        .expect_err("duplicate signature must not count twice");
 }
 
 #[test]
@@ -69,7 +82,8 @@ fn unknown_keys_are_ignored() {
     let (a, stranger) = (TestKey::p256(), TestKey::p256());
     let (keys, ids) = role(&[&a]);
     let doc = signed(&[stranger.signature(&body())]);
-    verify_threshold(&doc, "snapshot", &keys, &ids, 1).expect_err("a stranger's signature counts for nothing");
+    verify_threshold(&doc, "snapshot", &keys, &ids, 1)
+        .expect_err("a stranger's signature counts for nothing");
     let doc = signed(&[stranger.signature(&body()), a.signature(&body())]);
     verify_threshold(&doc, "snapshot", &keys, &ids, 1).expect("the role key's signature counts");
 
@@ -108,8 +122,13 @@ fn key_id_content_mismatch_is_fatal() {
         method: "eddsa".to_owned(),
         sig: b.sign(&body()),
     };
-    let err = verify_threshold(&signed(&[lying]), "snapshot", &keys, &ids, 1).expect_err("mismatch");
-    assert!(err.to_string().starts_with("key ID is not valid for key content"), "{err}");
+    let err =
+        verify_threshold(&signed(&[lying]), "snapshot", &keys, &ids, 1).expect_err("mismatch");
+    assert!(
+        err.to_string()
+            .starts_with("key ID is not valid for key content"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -120,9 +139,20 @@ fn one_key_under_two_ids_counts_once() {
         .self_signed(&pair)
         .expect("cert");
     let rng = ring::rand::SystemRandom::new();
-    let signer = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pair.serialize_der(), &rng).expect("key");
-    let bare = PublicKey::new(KeyType::Ecdsa, pair.public_key_der());
-    let x509 = PublicKey::new(KeyType::EcdsaX509, crate::tuf::pem::encode("CERTIFICATE", cert.der()).into_bytes());
+    let signer = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &pair.serialize_der(),
+        &rng,
+    )
+    .expect("key");
+    let bare = PublicKey::new(
+        KeyType::Ecdsa,
+        rcgen::PublicKeyData::subject_public_key_info(&pair),
+    );
+    let x509 = PublicKey::new(
+        KeyType::EcdsaX509,
+        crate::tuf::pem::encode("CERTIFICATE", cert.der()).into_bytes(),
+    );
     let sig = signer.sign(&rng, &body()).expect("signs").as_ref().to_vec();
     let entry = |key: &PublicKey| Signature {
         keyid: key.id(),
@@ -133,5 +163,6 @@ fn one_key_under_two_ids_counts_once() {
     let keys = BTreeMap::from([(bare.id(), bare.clone()), (x509.id(), x509.clone())]);
     let ids: Vec<KeyId> = keys.keys().cloned().collect();
     verify_threshold(&doc, "root", &keys, &ids, 1).expect("both signatures are valid");
-    verify_threshold(&doc, "root", &keys, &ids, 2).expect_err("one key under two IDs must count once");
+    verify_threshold(&doc, "root", &keys, &ids, 2)
+        .expect_err("one key under two IDs must count once");
 }
