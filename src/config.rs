@@ -150,9 +150,11 @@ impl Config {
             .clone()
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("notarium-data"));
-        let database_url = args.database_url.clone().or(file.database_url).unwrap_or_else(|| {
-            format!("sqlite://{}", data_dir.join("notarium.db").display())
-        });
+        let database_url = args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("notarium.db").display()));
         let plain = args.plain_http.or(file.plain_http).unwrap_or(false);
         let cert = args.tls_cert.clone().or(file.tls_cert);
         let key = args.tls_key.clone().or(file.tls_key);
@@ -163,7 +165,12 @@ impl Config {
             (false, None, None) => Transport::GeneratedTls,
             (false, _, _) => anyhow::bail!("tls_cert and tls_key must be given together"),
         };
-        let kek = match (inline_kek, args.key_encryption_key_file.clone().or(file.key_encryption_key_file)) {
+        let kek = match (
+            inline_kek,
+            args.key_encryption_key_file
+                .clone()
+                .or(file.key_encryption_key_file),
+        ) {
             (Some(k), _) => KekSource::Inline(k),
             (None, Some(path)) => KekSource::File(path),
             (None, None) => KekSource::Development(data_dir.join("key-encryption-key")),
@@ -191,7 +198,10 @@ impl Config {
             database_url,
             transport,
             kek,
-            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Human),
             cache,
         })
     }
@@ -223,12 +233,19 @@ mod tests {
         };
         let config = Config::resolve(&args, None).expect("valid config");
         assert_eq!(config.listen.port(), 9100, "the flag wins over the file");
-        assert_eq!(config.data_dir, PathBuf::from("/srv/n"), "the file wins over the default");
+        assert_eq!(
+            config.data_dir,
+            PathBuf::from("/srv/n"),
+            "the file wins over the default"
+        );
         assert_eq!(config.cache.current, 60);
         assert_eq!(config.cache.consistent, 2_592_000, "defaults fill the rest");
         assert_eq!(config.database_url, "sqlite:///srv/n/notarium.db");
         assert_eq!(config.transport, Transport::GeneratedTls);
-        assert_eq!(config.kek, KekSource::Development(PathBuf::from("/srv/n/key-encryption-key")));
+        assert_eq!(
+            config.kek,
+            KekSource::Development(PathBuf::from("/srv/n/key-encryption-key"))
+        );
     }
 
     #[test]
@@ -236,7 +253,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "lisen = \"x\"\n").expect("write");
-        let args = ServeArgs { config: Some(path), ..ServeArgs::default() };
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
         Config::resolve(&args, None).expect_err("a misspelt key is an error");
         let args = ServeArgs {
             plain_http: Some(true),
@@ -245,6 +265,9 @@ mod tests {
             ..ServeArgs::default()
         };
         Config::resolve(&args, None).expect_err("plain HTTP with TLS files is contradictory");
-        assert_eq!(format!("{:?}", KekSource::Inline("secret".into())), "Inline(<redacted>)");
+        assert_eq!(
+            format!("{:?}", KekSource::Inline("secret".into())),
+            "Inline(<redacted>)"
+        );
     }
 }

@@ -43,10 +43,9 @@ impl Gun {
         {
             return Err(GunError::Character(c));
         }
-        if name
-            .split('/')
-            .any(|segment| segment.is_empty() || segment == "." || segment == ".." || segment == "_trust")
-        {
+        if name.split('/').any(|segment| {
+            segment.is_empty() || segment == "." || segment == ".." || segment == "_trust"
+        }) {
             return Err(GunError::Segment);
         }
         Ok(Gun(name.to_owned()))

@@ -45,7 +45,8 @@ impl LocalCa {
             return Ok((files, false));
         }
         let dir = files.ca_cert.parent().unwrap_or(data_dir);
-        std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
         for f in [&files.ca_cert, &files.server_cert, &files.server_key] {
             let _ = std::fs::remove_file(f);
         }
@@ -63,7 +64,9 @@ impl LocalCa {
             "127.0.0.1".to_owned(),
             "::1".to_owned(),
         ])?;
-        params.distinguished_name.push(DnType::CommonName, "localhost");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate()?;
@@ -78,12 +81,18 @@ impl LocalCa {
 
 /// A rustls server configuration (HTTP/1.1 only, as notary's clients speak) from PEM files.
 pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
-    let cert_pem = std::fs::read(cert).with_context(|| format!("could not read {}", cert.display()))?;
+    let cert_pem =
+        std::fs::read(cert).with_context(|| format!("could not read {}", cert.display()))?;
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<_, _>>()
         .with_context(|| format!("could not parse certificates in {}", cert.display()))?;
-    anyhow::ensure!(!certs.is_empty(), "no certificate found in {}", cert.display());
-    let key_pem = std::fs::read(key).with_context(|| format!("could not read {}", key.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "no certificate found in {}",
+        cert.display()
+    );
+    let key_pem =
+        std::fs::read(key).with_context(|| format!("could not read {}", key.display()))?;
     let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .with_context(|| format!("could not parse the private key in {}", key.display()))?
         .with_context(|| format!("no private key found in {}", key.display()))?;

@@ -24,7 +24,9 @@ pub struct ServeCommand {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Human => builder.try_init(),
@@ -50,9 +52,12 @@ fn load_kek(source: &KekSource) -> anyhow::Result<Kek> {
 
 /// Builds the application state from a resolved configuration.
 pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<AppState> {
-    let store = storage::open(&config.database_url)
-        .await
-        .with_context(|| format!("could not open database {}", storage::redact_url(&config.database_url)))?;
+    let store = storage::open(&config.database_url).await.with_context(|| {
+        format!(
+            "could not open database {}",
+            storage::redact_url(&config.database_url)
+        )
+    })?;
     let kek = load_kek(&config.kek)?;
     let keys = ServerKeys::new(Arc::clone(&store), kek, Arc::clone(&clock));
     Ok(AppState {
@@ -71,9 +76,15 @@ fn print_docker_hint(addr: std::net::SocketAddr, ca: &Path) {
     println!("Notarium trust server: https://{host}");
     println!("Local CA certificate: {}", ca.display());
     println!("To use it with docker:");
-    println!("  mkdir -p ~/.docker/tls/{host} && cp {} ~/.docker/tls/{host}/ca.crt", ca.display());
+    println!(
+        "  mkdir -p ~/.docker/tls/{host} && cp {} ~/.docker/tls/{host}/ca.crt",
+        ca.display()
+    );
     println!("  export DOCKER_CONTENT_TRUST_SERVER=https://{host}");
-    println!("With notary: notary -s https://{host} --tlscacert {} …", ca.display());
+    println!(
+        "With notary: notary -s https://{host} --tlscacert {} …",
+        ca.display()
+    );
 }
 
 impl ServeCommand {
@@ -91,8 +102,12 @@ impl ServeCommand {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("could not create data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "could not create data directory {}",
+            config.data_dir.display()
+        )
+    })?;
     let state = build_state(&config, Arc::new(SystemClock)).await?;
     let (tls, ca) = match &config.transport {
         Transport::Tls { cert, key } => (Some(server_config(cert, key)?), None),
@@ -101,7 +116,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             if created {
                 tracing::info!(ca = %ca.ca_cert.display(), "generated a local CA and server certificate");
             }
-            (Some(server_config(&ca.server_cert, &ca.server_key)?), Some(ca))
+            (
+                Some(server_config(&ca.server_cert, &ca.server_key)?),
+                Some(ca),
+            )
         }
         Transport::Plain => (None, None),
     };

@@ -22,15 +22,16 @@ fn param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 
 /// Reads `records` (required; `0` means 100; negative pages backwards) and `change_id`.
 fn page(query: Option<&str>) -> Result<ChangePage, ApiError> {
-    let records = param(query, "records").ok_or_else(|| {
-        ApiError::InvalidParameters(json!("records must be an integer"))
-    })?;
+    let records = param(query, "records")
+        .ok_or_else(|| ApiError::InvalidParameters(json!("records must be an integer")))?;
     let records: i32 = records
         .parse()
         .map_err(|_| ApiError::InvalidParameters(json!("records must be an integer")))?;
     let change_id: i64 = match param(query, "change_id") {
         None | Some("") => 0,
-        Some(v) => v.parse().map_err(|_| ApiError::InvalidParameters(json!({})))?,
+        Some(v) => v
+            .parse()
+            .map_err(|_| ApiError::InvalidParameters(json!({})))?,
     };
     let limit = match i64::from(records) {
         0 => 100,
@@ -50,7 +51,11 @@ fn page(query: Option<&str>) -> Result<ChangePage, ApiError> {
 }
 
 /// `{"count":N,"records":[…]}` with notary's capitalised fields and string IDs.
-pub(super) async fn changefeed(state: &AppState, gun: Option<&Gun>, query: Option<&str>) -> Result<Response, ApiError> {
+pub(super) async fn changefeed(
+    state: &AppState,
+    gun: Option<&Gun>,
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
     let page = page(query)?;
     let changes = state
         .repos
@@ -83,19 +88,31 @@ mod tests {
     fn reads_notary_paging() {
         assert_eq!(
             page(Some("records=10&change_id=5")).expect("valid"),
-            ChangePage::Forward { after: 5, limit: 10 }
+            ChangePage::Forward {
+                after: 5,
+                limit: 10
+            }
         );
         assert_eq!(
             page(Some("records=0")).expect("valid"),
-            ChangePage::Forward { after: 0, limit: 100 }
+            ChangePage::Forward {
+                after: 0,
+                limit: 100
+            }
         );
         assert_eq!(
             page(Some("records=-3")).expect("valid"),
-            ChangePage::Backward { before: None, limit: 3 }
+            ChangePage::Backward {
+                before: None,
+                limit: 3
+            }
         );
         assert_eq!(
             page(Some("records=-3&change_id=9")).expect("valid"),
-            ChangePage::Backward { before: Some(9), limit: 3 }
+            ChangePage::Backward {
+                before: Some(9),
+                limit: 3
+            }
         );
         page(None).expect_err("records is required");
         page(Some("records=abc")).expect_err("records must be an integer");

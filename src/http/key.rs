@@ -27,7 +27,11 @@ pub(super) async fn get_key(state: &AppState, gun: &Gun, role: &str) -> Result<R
 }
 
 /// A new key for `role`; it signs once a root listing it is accepted.
-pub(super) async fn rotate_key(state: &AppState, gun: &Gun, role: &str) -> Result<Response, ApiError> {
+pub(super) async fn rotate_key(
+    state: &AppState,
+    gun: &Gun,
+    role: &str,
+) -> Result<Response, ApiError> {
     let key = state
         .repos
         .rotate_key(gun, server_role(role)?)

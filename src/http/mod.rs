@@ -86,7 +86,11 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     };
     if let Some(clean) = routes::cleaned(&path) {
         return match HeaderValue::try_from(clean) {
-            Ok(location) => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, location)]).into_response(),
+            Ok(location) => (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, location)],
+            )
+                .into_response(),
             Err(_) => ApiError::NoRoute.into_response(),
         };
     }
@@ -96,7 +100,9 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         Route::Health => Ok(health::health(&state).await),
         Route::MethodNotAllowed => Ok(StatusCode::METHOD_NOT_ALLOWED.into_response()),
         Route::NotFound => Err(ApiError::NoRoute),
-        Route::GlobalChangefeed => changefeed::changefeed(&state, None, request.uri().query()).await,
+        Route::GlobalChangefeed => {
+            changefeed::changefeed(&state, None, request.uri().query()).await
+        }
         Route::Changefeed { gun: g } => match gun(&g) {
             Ok(g) => changefeed::changefeed(&state, Some(&g), request.uri().query()).await,
             Err(e) => Err(e),
@@ -113,11 +119,19 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
             Ok(g) => role::get_role(&state, &g, &role).await,
             Err(e) => Err(e),
         },
-        Route::RoleByVersion { gun: g, role, version } => match gun(&g) {
+        Route::RoleByVersion {
+            gun: g,
+            role,
+            version,
+        } => match gun(&g) {
             Ok(g) => role::get_role_by_version(&state, &g, &role, &version).await,
             Err(e) => Err(e),
         },
-        Route::RoleByChecksum { gun: g, role, checksum } => match gun(&g) {
+        Route::RoleByChecksum {
+            gun: g,
+            role,
+            checksum,
+        } => match gun(&g) {
             Ok(g) => role::get_role_by_hash(&state, &g, &role, &checksum).await,
             Err(e) => Err(e),
         },

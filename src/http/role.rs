@@ -19,7 +19,9 @@ enum Freshness {
 fn cache_control(max_age: u32, freshness: Freshness) -> String {
     match (max_age, freshness) {
         (0, _) => "max-age=0, no-cache, no-store".to_owned(),
-        (age, Freshness::Current) => format!("public, max-age={age}, s-maxage={age}, must-revalidate"),
+        (age, Freshness::Current) => {
+            format!("public, max-age={age}, s-maxage={age}, must-revalidate")
+        }
         (age, Freshness::Consistent) => format!("public, max-age={age}, s-maxage={age}"),
     }
 }
@@ -37,7 +39,10 @@ fn respond(state: &AppState, file: StoredFile, freshness: Freshness) -> Response
     if max_age == 0 {
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     }
-    let modified = file.created_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let modified = file
+        .created_at
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
     if let Ok(v) = HeaderValue::try_from(modified) {
         headers.insert(header::LAST_MODIFIED, v);
     }
@@ -57,7 +62,11 @@ fn not_found_or_unknown(e: ServiceError) -> ApiError {
 }
 
 /// The current version, following timestamp → snapshot → role.
-pub(super) async fn get_role(state: &AppState, gun: &Gun, role: &str) -> Result<Response, ApiError> {
+pub(super) async fn get_role(
+    state: &AppState,
+    gun: &Gun,
+    role: &str,
+) -> Result<Response, ApiError> {
     let role = role_name(role)?;
     let file = state
         .repos
@@ -68,7 +77,12 @@ pub(super) async fn get_role(state: &AppState, gun: &Gun, role: &str) -> Result<
 }
 
 /// One version. `01` reads as 1; a version too large to be stored is not found.
-pub(super) async fn get_role_by_version(state: &AppState, gun: &Gun, role: &str, version: &str) -> Result<Response, ApiError> {
+pub(super) async fn get_role_by_version(
+    state: &AppState,
+    gun: &Gun,
+    role: &str,
+    version: &str,
+) -> Result<Response, ApiError> {
     let role = role_name(role)?;
     let version: i64 = version.parse().map_err(|_| ApiError::MetadataNotFound)?;
     let file = state
@@ -80,7 +94,12 @@ pub(super) async fn get_role_by_version(state: &AppState, gun: &Gun, role: &str,
 }
 
 /// By lowercase hex SHA-256 of the stored bytes; other digests are not found (as in notary).
-pub(super) async fn get_role_by_hash(state: &AppState, gun: &Gun, role: &str, checksum: &str) -> Result<Response, ApiError> {
+pub(super) async fn get_role_by_hash(
+    state: &AppState,
+    gun: &Gun,
+    role: &str,
+    checksum: &str,
+) -> Result<Response, ApiError> {
     let role = role_name(role)?;
     if checksum.len() != 64 {
         return Err(ApiError::MetadataNotFound);

@@ -17,9 +17,17 @@ pub enum Route {
     /// `DELETE …/_trust/tuf/`.
     Delete { gun: String },
     /// `GET …/{role}.{checksum}.json`.
-    RoleByChecksum { gun: String, role: String, checksum: String },
+    RoleByChecksum {
+        gun: String,
+        role: String,
+        checksum: String,
+    },
     /// `GET …/{version}.{role}.json`.
-    RoleByVersion { gun: String, role: String, version: String },
+    RoleByVersion {
+        gun: String,
+        role: String,
+        version: String,
+    },
     /// `GET …/{role}.json`.
     Role { gun: String, role: String },
     /// `GET …/{snapshot|timestamp}.key`.
@@ -55,7 +63,15 @@ fn is_checksum(s: &str) -> bool {
 pub fn route(method: &Method, path: &str) -> Route {
     let get = method == Method::GET;
     let post = method == Method::POST;
-    if ![Method::GET, Method::POST, Method::PUT, Method::HEAD, Method::DELETE].contains(method) {
+    if ![
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::HEAD,
+        Method::DELETE,
+    ]
+    .contains(method)
+    {
         return Route::MethodNotAllowed;
     }
     match path {
@@ -69,7 +85,9 @@ pub fn route(method: &Method, path: &str) -> Route {
     };
     if let Some(gun) = rest.strip_suffix("/_trust/changefeed") {
         if get && !gun.is_empty() && !gun.contains('*') {
-            return Route::Changefeed { gun: gun.to_owned() };
+            return Route::Changefeed {
+                gun: gun.to_owned(),
+            };
         }
         return Route::NotFound;
     }
@@ -116,7 +134,10 @@ pub fn route(method: &Method, path: &str) -> Route {
         }
     }
     if let Some((version, role)) = stem.split_once('.') {
-        if !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()) && is_role_pattern(role) {
+        if !version.is_empty()
+            && version.bytes().all(|b| b.is_ascii_digit())
+            && is_role_pattern(role)
+        {
             return Route::RoleByVersion {
                 gun,
                 role: role.to_owned(),
@@ -136,8 +157,7 @@ pub fn route(method: &Method, path: &str) -> Route {
 /// The cleaned form of a path with `.`/`..` segments or `//`, which notary answers with a
 /// 301 to the cleaned path; `None` when the path is already clean.
 pub fn cleaned(path: &str) -> Option<String> {
-    let dirty = path.contains("//")
-        || path.split('/').any(|s| s == "." || s == "..");
+    let dirty = path.contains("//") || path.split('/').any(|s| s == "." || s == "..");
     if !dirty {
         return None;
     }
@@ -163,7 +183,10 @@ mod tests {
     use super::*;
 
     fn gun_route(method: Method, file: &str) -> Route {
-        route(&method, &format!("/v2/example.com/org/app/_trust/tuf/{file}"))
+        route(
+            &method,
+            &format!("/v2/example.com/org/app/_trust/tuf/{file}"),
+        )
     }
 
     #[test]
@@ -171,38 +194,67 @@ mod tests {
         let gun = "example.com/org/app".to_owned();
         assert_eq!(route(&Method::GET, "/v2/"), Route::Base);
         assert_eq!(route(&Method::GET, "/v2"), Route::NotFound);
-        assert_eq!(gun_route(Method::POST, ""), Route::Update { gun: gun.clone() });
-        assert_eq!(gun_route(Method::DELETE, ""), Route::Delete { gun: gun.clone() });
+        assert_eq!(
+            gun_route(Method::POST, ""),
+            Route::Update { gun: gun.clone() }
+        );
+        assert_eq!(
+            gun_route(Method::DELETE, ""),
+            Route::Delete { gun: gun.clone() }
+        );
         assert_eq!(gun_route(Method::GET, ""), Route::NotFound);
         assert_eq!(
             gun_route(Method::GET, "root.json"),
-            Route::Role { gun: gun.clone(), role: "root".into() }
+            Route::Role {
+                gun: gun.clone(),
+                role: "root".into()
+            }
         );
         assert_eq!(
             gun_route(Method::GET, "targets/releases.json"),
-            Route::Role { gun: gun.clone(), role: "targets/releases".into() }
+            Route::Role {
+                gun: gun.clone(),
+                role: "targets/releases".into()
+            }
         );
         assert_eq!(
             gun_route(Method::GET, "3.targets/releases.json"),
-            Route::RoleByVersion { gun: gun.clone(), role: "targets/releases".into(), version: "3".into() }
+            Route::RoleByVersion {
+                gun: gun.clone(),
+                role: "targets/releases".into(),
+                version: "3".into()
+            }
         );
         let sha = "a".repeat(64);
         assert_eq!(
             gun_route(Method::GET, &format!("snapshot.{sha}.json")),
-            Route::RoleByChecksum { gun: gun.clone(), role: "snapshot".into(), checksum: sha }
+            Route::RoleByChecksum {
+                gun: gun.clone(),
+                role: "snapshot".into(),
+                checksum: sha
+            }
         );
         assert_eq!(
             gun_route(Method::GET, "timestamp.key"),
-            Route::GetKey { gun: gun.clone(), role: "timestamp".into() }
+            Route::GetKey {
+                gun: gun.clone(),
+                role: "timestamp".into()
+            }
         );
         assert_eq!(
             gun_route(Method::POST, "snapshot.key"),
-            Route::RotateKey { gun: gun.clone(), role: "snapshot".into() }
+            Route::RotateKey {
+                gun: gun.clone(),
+                role: "snapshot".into()
+            }
         );
         assert_eq!(gun_route(Method::GET, "root.key"), Route::NotFound);
         assert_eq!(gun_route(Method::GET, "evil.json"), Route::NotFound);
         assert_eq!(gun_route(Method::HEAD, "root.json"), Route::NotFound);
-        assert_eq!(gun_route(Method::PATCH, "root.json"), Route::MethodNotAllowed);
+        assert_eq!(
+            gun_route(Method::PATCH, "root.json"),
+            Route::MethodNotAllowed
+        );
         assert_eq!(
             route(&Method::GET, "/v2/a*b/_trust/tuf/root.json"),
             Route::NotFound
@@ -211,13 +263,22 @@ mod tests {
             route(&Method::GET, "/v2/a/b/_trust/changefeed"),
             Route::Changefeed { gun: "a/b".into() }
         );
-        assert_eq!(route(&Method::GET, "/v2/_trust/changefeed"), Route::GlobalChangefeed);
+        assert_eq!(
+            route(&Method::GET, "/v2/_trust/changefeed"),
+            Route::GlobalChangefeed
+        );
     }
 
     #[test]
     fn cleans_like_notary() {
-        assert_eq!(cleaned("/v2/a/../b/_trust/tuf/root.json"), Some("/v2/b/_trust/tuf/root.json".into()));
-        assert_eq!(cleaned("/v2//a/_trust/tuf/"), Some("/v2/a/_trust/tuf/".into()));
+        assert_eq!(
+            cleaned("/v2/a/../b/_trust/tuf/root.json"),
+            Some("/v2/b/_trust/tuf/root.json".into())
+        );
+        assert_eq!(
+            cleaned("/v2//a/_trust/tuf/"),
+            Some("/v2/a/_trust/tuf/".into())
+        );
         assert_eq!(cleaned("/v2/a/_trust/tuf/root.json"), None);
     }
 }

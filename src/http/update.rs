@@ -46,14 +46,17 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(format!(
             "the request body exceeds {limit} bytes"
         ))),
-        Err(_) => Err(ApiError::MalformedUpload("the request body could not be read".into())),
+        Err(_) => Err(ApiError::MalformedUpload(
+            "the request body could not be read".into(),
+        )),
     }
 }
 
 /// Splits the body into role → bytes, checking each part's name, size and envelope shape.
 async fn parts(content_type: &str, body: Bytes) -> Result<BTreeMap<RoleName, Bytes>, ApiError> {
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|_| ApiError::MalformedUpload("expected multipart/form-data with a boundary".into()))?;
+    let boundary = multer::parse_boundary(content_type).map_err(|_| {
+        ApiError::MalformedUpload("expected multipart/form-data with a boundary".into())
+    })?;
     let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut uploads = BTreeMap::new();
@@ -62,11 +65,17 @@ async fn parts(content_type: &str, body: Bytes) -> Result<BTreeMap<RoleName, Byt
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => return Err(ApiError::MalformedUpload(format!("bad multipart body: {e}"))),
+            Err(e) => {
+                return Err(ApiError::MalformedUpload(format!(
+                    "bad multipart body: {e}"
+                )))
+            }
         };
         count += 1;
         if count > MAX_PARTS {
-            return Err(ApiError::MalformedUpload(format!("more than {MAX_PARTS} parts")));
+            return Err(ApiError::MalformedUpload(format!(
+                "more than {MAX_PARTS} parts"
+            )));
         }
         let name = field.file_name().unwrap_or("").to_owned();
         let name = name.strip_suffix(".json").unwrap_or(&name).to_owned();
@@ -80,7 +89,9 @@ async fn parts(content_type: &str, body: Bytes) -> Result<BTreeMap<RoleName, Byt
             .map_err(|e| ApiError::MalformedUpload(format!("bad multipart body: {e}")))?;
         let limit = role_limit(&role);
         if data.len() > limit {
-            return Err(ApiError::TooLarge(format!("{role} is larger than {limit} bytes")));
+            return Err(ApiError::TooLarge(format!(
+                "{role} is larger than {limit} bytes"
+            )));
         }
         check_envelope(&role, &data)?;
         // Notary: when two parts name one role, the last wins.
@@ -104,7 +115,11 @@ fn check_envelope(role: &RoleName, data: &[u8]) -> Result<(), ApiError> {
 }
 
 /// Validates and stores one atomic update; 200 with an empty body on success.
-pub(super) async fn update_tuf(state: &AppState, gun: &Gun, request: Request) -> Result<Response, ApiError> {
+pub(super) async fn update_tuf(
+    state: &AppState,
+    gun: &Gun,
+    request: Request,
+) -> Result<Response, ApiError> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -112,14 +127,20 @@ pub(super) async fn update_tuf(state: &AppState, gun: &Gun, request: Request) ->
         .unwrap_or("")
         .to_owned();
     if !content_type.to_ascii_lowercase().starts_with("multipart/") {
-        return Err(ApiError::MalformedUpload("expected a multipart body".into()));
+        return Err(ApiError::MalformedUpload(
+            "expected a multipart body".into(),
+        ));
     }
     let body = read_body(request.into_body(), state.limits.max_body).await?;
     let uploads = parts(&content_type, body).await?;
-    state.repos.update(gun, uploads).await.map_err(|e| match e {
-        ServiceError::Invalid(v) => ApiError::InvalidUpdate(v),
-        ServiceError::Conflict => ApiError::Version,
-        other => ApiError::Updating(other.to_string()),
-    })?;
+    state
+        .repos
+        .update(gun, uploads)
+        .await
+        .map_err(|e| match e {
+            ServiceError::Invalid(v) => ApiError::InvalidUpdate(v),
+            ServiceError::Conflict => ApiError::Version,
+            other => ApiError::Updating(other.to_string()),
+        })?;
     Ok(().into_response())
 }

@@ -14,8 +14,8 @@ use crate::tuf::role::RoleName;
 use crate::validation::{Current, Loaded};
 
 fn load<T: RoleType + serde::de::DeserializeOwned>(file: &StoredFile) -> Result<Loaded<T>> {
-    let signed: Signed<T> =
-        metadata::parse(&file.data).map_err(|e| ServiceError::Corrupt(format!("{}: {e}", file.role)))?;
+    let signed: Signed<T> = metadata::parse(&file.data)
+        .map_err(|e| ServiceError::Corrupt(format!("{}: {e}", file.role)))?;
     Ok(Loaded {
         signed,
         bytes: file.data.clone(),
@@ -28,7 +28,12 @@ fn hex_sha256(meta: &FileMeta) -> Option<String> {
 
 impl Repos {
     /// The stored file of `role` that `meta` names by hash.
-    async fn file_listed(&self, gun: &Gun, role: &str, meta: &FileMeta) -> Result<Option<StoredFile>> {
+    async fn file_listed(
+        &self,
+        gun: &Gun,
+        role: &str,
+        meta: &FileMeta,
+    ) -> Result<Option<StoredFile>> {
         let Some(sha) = hex_sha256(meta) else {
             return Ok(None);
         };
@@ -98,7 +103,11 @@ impl Repos {
         };
         if *role == RoleName::timestamp() || *role == RoleName::snapshot() {
             let (timestamp, snapshot) = self.refresh(gun, timestamp, snapshot).await?;
-            return Ok(if *role == RoleName::timestamp() { timestamp } else { snapshot });
+            return Ok(if *role == RoleName::timestamp() {
+                timestamp
+            } else {
+                snapshot
+            });
         }
         let snap: Loaded<metadata::Snapshot> = load(&snapshot)?;
         let meta = snap
@@ -114,7 +123,12 @@ impl Repos {
 
     /// Renews an expired snapshot (when the server holds its key) and an expired or
     /// nearly expired timestamp; returns the pair to serve.
-    async fn refresh(&self, gun: &Gun, timestamp: StoredFile, snapshot: StoredFile) -> Result<(StoredFile, StoredFile)> {
+    async fn refresh(
+        &self,
+        gun: &Gun,
+        timestamp: StoredFile,
+        snapshot: StoredFile,
+    ) -> Result<(StoredFile, StoredFile)> {
         let now = self.clock.now();
         let ts: Loaded<metadata::Timestamp> = load(&timestamp)?;
         let snap: Loaded<metadata::Snapshot> = load(&snapshot)?;

@@ -15,13 +15,20 @@ use crate::tuf::metadata::{self, Expires, FileMeta};
 use crate::validation::Current;
 
 impl Repos {
-    async fn sign_value(&self, gun: &Gun, role: ServerRole, keys: &[KeyId], value: &cjson::Value) -> Result<Bytes> {
+    async fn sign_value(
+        &self,
+        gun: &Gun,
+        role: ServerRole,
+        keys: &[KeyId],
+        value: &cjson::Value,
+    ) -> Result<Bytes> {
         let signers = self.keys.signers(gun, role, keys).await?;
         if signers.is_empty() {
             return Err(ServiceError::CannotSign(role.as_str()));
         }
-        let canonical = cjson::encode(value)
-            .map_err(|e| ServiceError::Corrupt(format!("cannot encode generated {}: {e}", role.as_str())))?;
+        let canonical = cjson::encode(value).map_err(|e| {
+            ServiceError::Corrupt(format!("cannot encode generated {}: {e}", role.as_str()))
+        })?;
         let signatures = sign_all(signers, canonical.clone()).await;
         Ok(metadata::envelope_bytes(&canonical, &signatures).into())
     }
@@ -37,7 +44,8 @@ impl Repos {
     ) -> Result<Bytes> {
         let expires = Expires::from_datetime(now + lifetimes::snapshot());
         let value = metadata::snapshot_value(version, &expires, meta);
-        self.sign_value(gun, ServerRole::Snapshot, keys, &value).await
+        self.sign_value(gun, ServerRole::Snapshot, keys, &value)
+            .await
     }
 
     /// A signed timestamp listing the exact snapshot bytes.
@@ -51,7 +59,8 @@ impl Repos {
     ) -> Result<Bytes> {
         let expires = Expires::from_datetime(now + lifetimes::timestamp());
         let value = metadata::timestamp_value(version, &expires, &FileMeta::of(snapshot));
-        self.sign_value(gun, ServerRole::Timestamp, keys, &value).await
+        self.sign_value(gun, ServerRole::Timestamp, keys, &value)
+            .await
     }
 }
 
@@ -60,19 +69,36 @@ pub(super) fn version_i64(version: u64) -> Result<i64> {
 }
 
 /// Writes a new timestamp, and a new snapshot first when `renew_snapshot` is set.
-pub(super) async fn renew(repos: &Repos, gun: &Gun, current: &Current, renew_snapshot: bool, now: DateTime<Utc>) -> Result<()> {
+pub(super) async fn renew(
+    repos: &Repos,
+    gun: &Gun,
+    current: &Current,
+    renew_snapshot: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let (Some(root), Some(snapshot), Some(timestamp)) =
         (&current.root, &current.snapshot, &current.timestamp)
     else {
         return Err(ServiceError::NotFound);
     };
     let root = &root.signed.signed;
-    let listed = |role: &str| root.roles.get(role).map(|r| r.keyids.clone()).unwrap_or_default();
+    let listed = |role: &str| {
+        root.roles
+            .get(role)
+            .map(|r| r.keyids.clone())
+            .unwrap_or_default()
+    };
     let mut files = Vec::new();
     let snapshot_bytes = if renew_snapshot {
         let version = snapshot.signed.signed.version + 1;
         let bytes = repos
-            .sign_snapshot(gun, version, &snapshot.signed.signed.meta, &listed("snapshot"), now)
+            .sign_snapshot(
+                gun,
+                version,
+                &snapshot.signed.signed.meta,
+                &listed("snapshot"),
+                now,
+            )
             .await?;
         files.push(NewFile {
             role: "snapshot".into(),

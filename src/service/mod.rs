@@ -10,7 +10,7 @@ mod update;
 use crate::clock::SharedClock;
 use crate::gun::Gun;
 use crate::signing::{ServerKeys, ServerRole, SigningError};
-use crate::storage::{ChangePage, Change, SharedStore, StorageError, StoredFile};
+use crate::storage::{Change, ChangePage, SharedStore, StorageError, StoredFile};
 use crate::tuf::key::PublicKey;
 use crate::validation::ValidationError;
 
@@ -91,7 +91,9 @@ pub struct Repos {
 
 impl std::fmt::Debug for Repos {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Repos").field("store", &self.store).finish_non_exhaustive()
+        f.debug_struct("Repos")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
@@ -115,7 +117,12 @@ impl Repos {
     }
 
     /// A role by the lowercase hex SHA-256 of its bytes.
-    pub async fn role_by_checksum(&self, gun: &Gun, role: &str, sha256: &str) -> Result<StoredFile> {
+    pub async fn role_by_checksum(
+        &self,
+        gun: &Gun,
+        role: &str,
+        sha256: &str,
+    ) -> Result<StoredFile> {
         self.store
             .file_by_checksum(gun, role, sha256)
             .await?

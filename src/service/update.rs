@@ -19,8 +19,18 @@ impl Repos {
         let now = self.clock.now();
         let current = self.current_state(gun).await?;
         let held = HeldKeys {
-            snapshot: self.keys.held_ids(gun, ServerRole::Snapshot).await?.into_iter().collect(),
-            timestamp: self.keys.held_ids(gun, ServerRole::Timestamp).await?.into_iter().collect(),
+            snapshot: self
+                .keys
+                .held_ids(gun, ServerRole::Snapshot)
+                .await?
+                .into_iter()
+                .collect(),
+            timestamp: self
+                .keys
+                .held_ids(gun, ServerRole::Timestamp)
+                .await?
+                .into_iter()
+                .collect(),
         };
         let roles: Vec<String> = uploads.keys().map(|r| r.to_string()).collect();
         let plan = validate_update(gun, &current, uploads, &held, now).inspect_err(|e| {
@@ -41,7 +51,13 @@ impl Repos {
         }
         if let Some(generated) = &plan.snapshot {
             let bytes = self
-                .sign_snapshot(gun, generated.version, &generated.meta, &generated.keys, now)
+                .sign_snapshot(
+                    gun,
+                    generated.version,
+                    &generated.meta,
+                    &generated.keys,
+                    now,
+                )
                 .await?;
             files.push(NewFile {
                 role: "snapshot".into(),
@@ -54,7 +70,13 @@ impl Repos {
         let snapshot_bytes = snapshot_bytes
             .ok_or_else(|| ServiceError::Corrupt("update plan has no snapshot".into()))?;
         let timestamp = self
-            .sign_timestamp(gun, plan.timestamp.version, &snapshot_bytes, &plan.timestamp.keys, now)
+            .sign_timestamp(
+                gun,
+                plan.timestamp.version,
+                &snapshot_bytes,
+                &plan.timestamp.keys,
+                now,
+            )
             .await?;
         files.push(NewFile {
             role: "timestamp".into(),

@@ -91,7 +91,11 @@ impl Kek {
             .map_err(|_| KekError::Random)?;
         let mut out = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut out)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut out,
+            )
             .map_err(|_| KekError::Random)?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&out);
@@ -142,7 +146,10 @@ mod tests {
     fn seal_open_round_trip_and_binding() {
         let kek = kek();
         let sealed = kek.seal(b"secret", b"gun|timestamp|id").expect("seal");
-        assert_eq!(kek.open(&sealed, b"gun|timestamp|id").expect("open"), b"secret");
+        assert_eq!(
+            kek.open(&sealed, b"gun|timestamp|id").expect("open"),
+            b"secret"
+        );
         kek.open(&sealed, b"other|timestamp|id")
             .expect_err("a sealed key must not open for another GUN");
         let mut tampered = sealed.clone();

@@ -168,7 +168,12 @@ impl ServerKeys {
     }
 
     /// Creates generation `generation`, or returns the key a racing creator stored there.
-    async fn create(&self, gun: &Gun, role: ServerRole, generation: i64) -> Result<PublicKey, SigningError> {
+    async fn create(
+        &self,
+        gun: &Gun,
+        role: ServerRole,
+        generation: i64,
+    ) -> Result<PublicKey, SigningError> {
         match self.create_exact(gun, role, generation).await {
             Err(SigningError::Storage(StorageError::Conflict)) => {
                 let keys = self.store.keys(gun, role.as_str()).await?;
@@ -178,16 +183,22 @@ impl ServerKeys {
         }
     }
 
-    async fn create_exact(&self, gun: &Gun, role: ServerRole, generation: i64) -> Result<PublicKey, SigningError> {
+    async fn create_exact(
+        &self,
+        gun: &Gun,
+        role: ServerRole,
+        generation: i64,
+    ) -> Result<PublicKey, SigningError> {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
             .map_err(|_| SigningError::Key("ed25519 key generation failed"))?;
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
             .map_err(|_| SigningError::Key("generated ed25519 key did not parse"))?;
         let public = PublicKey::new(KeyType::Ed25519, pair.public_key().as_ref().to_vec());
         let key_id = public.id();
-        let sealed = self
-            .kek
-            .seal(pkcs8.as_ref(), &aad(gun.as_str(), role.as_str(), key_id.as_str()))?;
+        let sealed = self.kek.seal(
+            pkcs8.as_ref(),
+            &aad(gun.as_str(), role.as_str(), key_id.as_str()),
+        )?;
         let stored = StoredKey {
             gun: gun.as_str().to_owned(),
             role: role.as_str().to_owned(),
@@ -247,7 +258,10 @@ impl ServerKeys {
             self.opened
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert((gun.as_str().to_owned(), id.as_str().to_owned()), Arc::clone(&key));
+                .insert(
+                    (gun.as_str().to_owned(), id.as_str().to_owned()),
+                    Arc::clone(&key),
+                );
             out.push(key);
         }
         Ok(out)

@@ -43,9 +43,12 @@ pub(crate) async fn run_sqlite(pool: &Pool<Sqlite>, migrations: &[Migration]) ->
     }
     for migration in migrations.iter().filter(|m| !applied.contains(&m.version)) {
         let mut tx = pool.begin().await?;
-        sqlx::raw_sql(migration.sql).execute(&mut *tx).await.map_err(|e| {
-            StorageError::Migration(format!("{} ({}): {e}", migration.version, migration.name))
-        })?;
+        sqlx::raw_sql(migration.sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                StorageError::Migration(format!("{} ({}): {e}", migration.version, migration.name))
+            })?;
         sqlx::query("INSERT INTO notarium_migrations (version, name) VALUES (?, ?)")
             .bind(migration.version)
             .bind(migration.name)

@@ -140,9 +140,19 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 #[async_trait]
 pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// One version of a role.
-    async fn file_by_version(&self, gun: &Gun, role: &str, version: i64) -> Result<Option<StoredFile>>;
+    async fn file_by_version(
+        &self,
+        gun: &Gun,
+        role: &str,
+        version: i64,
+    ) -> Result<Option<StoredFile>>;
     /// The version of a role whose bytes hash to `sha256` (lowercase hex), in this GUN only.
-    async fn file_by_checksum(&self, gun: &Gun, role: &str, sha256: &str) -> Result<Option<StoredFile>>;
+    async fn file_by_checksum(
+        &self,
+        gun: &Gun,
+        role: &str,
+        sha256: &str,
+    ) -> Result<Option<StoredFile>>;
     /// The highest stored version of a role.
     async fn latest_file(&self, gun: &Gun, role: &str) -> Result<Option<StoredFile>>;
     /// Writes every file in one transaction, or none: [`StorageError::Conflict`] when a role's
@@ -176,7 +186,10 @@ pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
     } else {
-        anyhow::bail!("unsupported database URL scheme in {:?}: use sqlite://PATH", redact_url(url))
+        anyhow::bail!(
+            "unsupported database URL scheme in {:?}: use sqlite://PATH",
+            redact_url(url)
+        )
     }
 }
 

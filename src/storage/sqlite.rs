@@ -15,8 +15,8 @@ use tokio::sync::Mutex;
 use tracing::instrument;
 
 use super::{
-    migrate, sha256_hex, Change, ChangeCategory, ChangePage, NewFile, Result, StorageError,
-    Store, StoredFile, StoredKey,
+    migrate, sha256_hex, Change, ChangeCategory, ChangePage, NewFile, Result, StorageError, Store,
+    StoredFile, StoredKey,
 };
 use crate::gun::Gun;
 
@@ -111,8 +111,15 @@ const FILE_COLUMNS: &str = "role, version, data, sha256, created_at";
 #[async_trait]
 impl Store for SqliteStore {
     #[instrument(skip_all)]
-    async fn file_by_version(&self, gun: &Gun, role: &str, version: i64) -> Result<Option<StoredFile>> {
-        let sql = format!("SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ? AND role = ? AND version = ?");
+    async fn file_by_version(
+        &self,
+        gun: &Gun,
+        role: &str,
+        version: i64,
+    ) -> Result<Option<StoredFile>> {
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ? AND role = ? AND version = ?"
+        );
         let row = sqlx::query(&sql)
             .bind(gun.as_str())
             .bind(role)
@@ -123,7 +130,12 @@ impl Store for SqliteStore {
     }
 
     #[instrument(skip_all)]
-    async fn file_by_checksum(&self, gun: &Gun, role: &str, sha256: &str) -> Result<Option<StoredFile>> {
+    async fn file_by_checksum(
+        &self,
+        gun: &Gun,
+        role: &str,
+        sha256: &str,
+    ) -> Result<Option<StoredFile>> {
         let sql = format!(
             "SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ? AND role = ? AND sha256 = ? \
              ORDER BY version DESC LIMIT 1"
@@ -185,7 +197,13 @@ impl Store for SqliteStore {
             .bind(&sha256)
             .execute(&mut *tx)
             .await
-            .map_err(|e| if is_unique_violation(&e) { StorageError::Conflict } else { e.into() })?;
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StorageError::Conflict
+                } else {
+                    e.into()
+                }
+            })?;
             if file.role == "timestamp" {
                 sqlx::query(
                     "INSERT INTO changefeed (created_at, gun, version, sha256, category) \
@@ -284,7 +302,13 @@ impl Store for SqliteStore {
         .bind(time_text(key.created_at))
         .execute(&self.pool)
         .await
-        .map_err(|e| if is_unique_violation(&e) { StorageError::Conflict } else { e.into() })?;
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StorageError::Conflict
+            } else {
+                e.into()
+            }
+        })?;
         Ok(())
     }
 

@@ -78,9 +78,8 @@ pub fn usable_root_key(
         .iter()
         .map(|b| parse_certificate(&b.der))
         .collect::<Result<Vec<_>, _>>()?;
-    let (leaf, intermediates) = match certs.split_first() {
-        Some(split) => split,
-        None => return Err(cert_error("no certificate found".to_owned())),
+    let Some((leaf, intermediates)) = certs.split_first() else {
+        return Err(cert_error("no certificate found".to_owned()));
     };
     if is_ca(leaf)? {
         return Err(cert_error(
@@ -208,7 +207,7 @@ fn is_ca(cert: &X509Certificate<'_>) -> Result<bool, Error> {
 /// Parses one DER certificate with nothing after it (Go rejects trailing data).
 pub(crate) fn parse_certificate(der: &[u8]) -> Result<X509Certificate<'_>, Error> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok(_) => Err(cert_error("trailing data after the certificate".to_owned())),
         Err(e) => Err(cert_error(format!("cannot parse certificate: {e}"))),
     }

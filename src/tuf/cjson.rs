@@ -15,9 +15,9 @@
 //! This is deliberately not OLPC canonical JSON (`olpc-cjson`), whose key order and number rules
 //! differ and break verification of real client files (brief §5.5).
 
-mod parse;
+mod parser;
 
-pub use parse::parse;
+pub use parser::parse;
 
 use crate::tuf::error::Error;
 
@@ -259,7 +259,7 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
 
 /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, the whole of `text`.
 fn is_json_number(text: &[u8]) -> bool {
-    parse::number_len(text) == Some(text.len())
+    parser::number_len(text) == Some(text.len())
 }
 
 #[cfg(test)]

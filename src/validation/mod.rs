@@ -167,7 +167,9 @@ pub fn validate_update(
             let mut meta = match &current.snapshot {
                 Some(s) => s.signed.signed.meta.clone(),
                 None => {
-                    if !uploaded_roles.contains(&RoleName::targets()) && !current.targets.contains_key(&RoleName::targets()) {
+                    if !uploaded_roles.contains(&RoleName::targets())
+                        && !current.targets.contains_key(&RoleName::targets())
+                    {
                         return Err(ValidationError::new(
                             ErrorKind::Validation,
                             "no snapshot is stored and no targets were uploaded",
@@ -186,7 +188,10 @@ pub fn validate_update(
                 }
             }
             Some(GeneratedSnapshot {
-                version: current.snapshot.as_ref().map_or(1, |s| s.signed.signed.version + 1),
+                version: current
+                    .snapshot
+                    .as_ref()
+                    .map_or(1, |s| s.signed.signed.version + 1),
                 meta,
                 keys,
             })
@@ -206,7 +211,10 @@ pub fn validate_update(
         ));
     }
     let timestamp = GeneratedTimestamp {
-        version: current.timestamp.as_ref().map_or(1, |t| t.signed.signed.version + 1),
+        version: current
+            .timestamp
+            .as_ref()
+            .map_or(1, |t| t.signed.signed.version + 1),
         keys: timestamp_keys,
     };
     Ok(Plan {
@@ -221,7 +229,12 @@ fn role_keys<'a>(root: &'a Root, role: &str) -> &'a [KeyId] {
 }
 
 /// Brief §3 step 2.
-fn check_root(gun: &Gun, current: &Current, bytes: &Bytes, now: DateTime<Utc>) -> Result<Signed<Root>, ValidationError> {
+fn check_root(
+    gun: &Gun,
+    current: &Current,
+    bytes: &Bytes,
+    now: DateTime<Utc>,
+) -> Result<Signed<Root>, ValidationError> {
     let bad = |msg: String| ValidationError::new(ErrorKind::BadRoot, msg);
     let root: Signed<Root> = metadata::parse(bytes).map_err(|e| bad(e.to_string()))?;
     let stored_version = current.root.as_ref().map_or(1, |r| r.signed.signed.version);
@@ -231,14 +244,17 @@ fn check_root(gun: &Gun, current: &Current, bytes: &Bytes, now: DateTime<Utc>) -
             "Root modifications must increment the version. Current {stored_version}, new {version}"
         )));
     }
-    root.signed.check_structure().map_err(|e| bad(e.to_string()))?;
+    root.signed
+        .check_structure()
+        .map_err(|e| bad(e.to_string()))?;
 
     // Only certificate keys for this GUN count as root keys.
     let usable = |r: &Root, expiry: ExpiryCheck| -> BTreeMap<KeyId, PublicKey> {
         r.keys
             .iter()
             .filter(|(id, key)| {
-                role_keys(r, "root").contains(id) && cert::usable_root_key(key, gun.as_str(), now, expiry).is_ok()
+                role_keys(r, "root").contains(id)
+                    && cert::usable_root_key(key, gun.as_str(), now, expiry).is_ok()
             })
             .map(|(id, key)| (id.clone(), key.clone()))
             .collect()
@@ -263,7 +279,10 @@ fn check_root(gun: &Gun, current: &Current, bytes: &Bytes, now: DateTime<Utc>) -
         bad(format!("could not validate the path to a trusted root: failed to validate integrity of roots: {e}"))
     })?;
     if root.signed.expires.at() < now {
-        return Err(bad(format!("root expired at {}", root.signed.expires.as_str())));
+        return Err(bad(format!(
+            "root expired at {}",
+            root.signed.expires.as_str()
+        )));
     }
     Ok(root)
 }
@@ -284,7 +303,10 @@ fn check_targets(
         )));
     }
     let targets: Signed<Targets> = metadata::parse(bytes).map_err(|e| bad(e.to_string()))?;
-    targets.signed.check_structure(role).map_err(|e| bad(e.to_string()))?;
+    targets
+        .signed
+        .check_structure(role)
+        .map_err(|e| bad(e.to_string()))?;
     if targets.signed.delegations.roles.len() > MAX_DELEGATIONS_PER_ROLE {
         return Err(bad(format!(
             "{role} declares more than {MAX_DELEGATIONS_PER_ROLE} delegations"
@@ -295,7 +317,9 @@ fn check_targets(
         // A delegation: its keys come from the entry in its parent (uploaded or stored).
         if !loaded.contains_key(&parent) {
             let stored = current.targets.get(&parent).ok_or_else(|| {
-                bad(format!("tuf: invalid role {role}. delegation does not exist"))
+                bad(format!(
+                    "tuf: invalid role {role}. delegation does not exist"
+                ))
             })?;
             loaded.insert(parent.clone(), stored.clone());
         }
@@ -305,14 +329,24 @@ fn check_targets(
             .roles
             .iter()
             .find(|d| &d.name == role)
-            .ok_or_else(|| bad(format!("tuf: invalid role {role}. delegation does not exist")))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "tuf: invalid role {role}. delegation does not exist"
+                ))
+            })?;
         for id in &entry.keyids {
             if let Some(key) = parent_targets.delegations.keys.get(id) {
                 cert::check_delegation_key(key).map_err(|e| bad(e.to_string()))?;
             }
         }
-        verify_threshold(&targets, role.as_str(), &parent_targets.delegations.keys, &entry.keyids, entry.threshold)
-            .map_err(|e| bad(e.to_string()))?;
+        verify_threshold(
+            &targets,
+            role.as_str(),
+            &parent_targets.delegations.keys,
+            &entry.keyids,
+            entry.threshold,
+        )
+        .map_err(|e| bad(e.to_string()))?;
         let paths: &[String] = entry.paths.as_deref().unwrap_or(&[]);
         let before = current.targets.get(role);
         for name in targets.signed.targets.keys() {
@@ -326,11 +360,20 @@ fn check_targets(
     } else {
         let r = &root.signed.signed;
         let threshold = r.roles.get("targets").map_or(1, |k| k.threshold);
-        verify_threshold(&targets, "targets", &r.keys, role_keys(r, "targets"), threshold)
-            .map_err(|e| bad(e.to_string()))?;
+        verify_threshold(
+            &targets,
+            "targets",
+            &r.keys,
+            role_keys(r, "targets"),
+            threshold,
+        )
+        .map_err(|e| bad(e.to_string()))?;
     }
     if targets.signed.expires.at() < now {
-        return Err(bad(format!("{role} expired at {}", targets.signed.expires.as_str())));
+        return Err(bad(format!(
+            "{role} expired at {}",
+            targets.signed.expires.as_str()
+        )));
     }
     Ok(targets)
 }
@@ -348,11 +391,23 @@ fn check_snapshot(
     let snapshot: Signed<Snapshot> = metadata::parse(bytes).map_err(|e| bad(e.to_string()))?;
     let r = &root.signed.signed;
     let threshold = r.roles.get("snapshot").map_or(1, |k| k.threshold);
-    verify_threshold(&snapshot, "snapshot", &r.keys, role_keys(r, "snapshot"), threshold)
+    verify_threshold(
+        &snapshot,
+        "snapshot",
+        &r.keys,
+        role_keys(r, "snapshot"),
+        threshold,
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    snapshot
+        .signed
+        .check_structure()
         .map_err(|e| bad(e.to_string()))?;
-    snapshot.signed.check_structure().map_err(|e| bad(e.to_string()))?;
     if snapshot.signed.expires.at() < now {
-        return Err(bad(format!("snapshot expired at {}", snapshot.signed.expires.as_str())));
+        return Err(bad(format!(
+            "snapshot expired at {}",
+            snapshot.signed.expires.as_str()
+        )));
     }
     for (name, meta) in &snapshot.signed.meta {
         let content: Option<&Bytes> = if name == "root" {
@@ -388,4 +443,3 @@ fn check_snapshot(
     }
     Ok(snapshot)
 }
-

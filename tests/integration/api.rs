@@ -16,19 +16,33 @@ async fn base_health_and_unknown_routes() {
     let r = app.get("/nothing/here").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.error_code(), "METADATA_NOT_FOUND");
-    assert!(r.json()["errors"][0].get("detail").is_none(), "no detail on an unrouted path");
+    assert!(
+        r.json()["errors"][0].get("detail").is_none(),
+        "no detail on an unrouted path"
+    );
     assert!(r.body.ends_with(b"\n"));
     assert_eq!(r.headers["content-type"], "application/json; charset=utf-8");
     let r = app.request(Method::PATCH, "/v2/", None, vec![]).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(r.body.is_empty());
     let r = app.get(&format!("/v2/{GUN}/_trust/tuf/root.json")).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "an unknown GUN's root is 404, so clients init");
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "an unknown GUN's root is 404, so clients init"
+    );
     assert_eq!(r.json()["errors"][0]["detail"], serde_json::json!({}));
     let r = app.get("/v2/a/../b/_trust/tuf/root.json").await;
     assert_eq!(r.status, StatusCode::MOVED_PERMANENTLY);
     assert_eq!(r.headers["location"], "/v2/b/_trust/tuf/root.json");
-    let r = app.request(Method::HEAD, &format!("/v2/{GUN}/_trust/tuf/root.json"), None, vec![]).await;
+    let r = app
+        .request(
+            Method::HEAD,
+            &format!("/v2/{GUN}/_trust/tuf/root.json"),
+            None,
+            vec![],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -36,7 +50,9 @@ async fn base_health_and_unknown_routes() {
 async fn hostile_guns_are_refused() {
     let app = TestApp::new().await;
     for gun in ["a%0Ab", "a%20b", "a%2F_trust", "a%3Cb%3E", &"a".repeat(300)] {
-        let r = app.get(&format!("/v2/{gun}/_trust/tuf/timestamp.key")).await;
+        let r = app
+            .get(&format!("/v2/{gun}/_trust/tuf/timestamp.key"))
+            .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{gun}");
         assert_eq!(r.error_code(), "INVALID_GUN", "{gun}");
     }
@@ -52,9 +68,26 @@ async fn hostile_guns_are_refused() {
 async fn malformed_uploads_write_nothing() {
     let app = TestApp::new().await;
     let path = format!("/v2/{GUN}/_trust/tuf/");
-    let r = app.request(Method::POST, &path, Some("application/json"), b"{}".to_vec()).await;
-    assert_eq!((r.status, r.error_code().as_str()), (StatusCode::BAD_REQUEST, "MALFORMED_UPLOAD"));
-    let r = app.request(Method::POST, &path, Some("multipart/form-data"), b"x".to_vec()).await;
+    let r = app
+        .request(
+            Method::POST,
+            &path,
+            Some("application/json"),
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::BAD_REQUEST, "MALFORMED_UPLOAD")
+    );
+    let r = app
+        .request(
+            Method::POST,
+            &path,
+            Some("multipart/form-data"),
+            b"x".to_vec(),
+        )
+        .await;
     assert_eq!(r.error_code(), "MALFORMED_UPLOAD", "no boundary");
     let (ct, body) = multipart(&[("root", b"{}")]);
     let truncated = body[..body.len() / 2].to_vec();
@@ -62,9 +95,16 @@ async fn malformed_uploads_write_nothing() {
     assert_eq!(r.error_code(), "MALFORMED_UPLOAD", "a body that ends early");
 
     let boundary = "b0undary";
-    let field = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ny\r\n--{boundary}--\r\n");
+    let field = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ny\r\n--{boundary}--\r\n"
+    );
     let r = app
-        .request(Method::POST, &path, Some(&format!("multipart/form-data; boundary={boundary}")), field.into_bytes())
+        .request(
+            Method::POST,
+            &path,
+            Some(&format!("multipart/form-data; boundary={boundary}")),
+            field.into_bytes(),
+        )
         .await;
     assert_eq!(r.error_code(), "NO_FILENAME");
 
@@ -73,10 +113,21 @@ async fn malformed_uploads_write_nothing() {
     assert_eq!(r.error_code(), "INVALID_ROLE");
     assert_eq!(r.json()["errors"][0]["detail"], "targets/../root");
 
-    for bad in [&b""[..], b"{", b"[]", b"{\"signed\":1,\"signatures\":[]}", b"\xff\xfe"] {
+    for bad in [
+        &b""[..],
+        b"{",
+        b"[]",
+        b"{\"signed\":1,\"signatures\":[]}",
+        b"\xff\xfe",
+    ] {
         let (ct, body) = multipart(&[("targets", bad)]);
         let r = app.request(Method::POST, &path, Some(&ct), body).await;
-        assert_eq!(r.error_code(), "MALFORMED_JSON", "{:?}", String::from_utf8_lossy(bad));
+        assert_eq!(
+            r.error_code(),
+            "MALFORMED_JSON",
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
     }
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let (ct, body) = multipart(&[("targets", deep.as_bytes())]);
@@ -96,16 +147,45 @@ async fn malformed_uploads_write_nothing() {
 async fn keys_are_stable_per_gun_and_rotate() {
     let app = TestApp::new().await;
     let first = app.server_key(GUN, "timestamp").await;
-    assert_eq!(app.server_key(GUN, "timestamp").await, first, "one pending key per GUN and role");
-    assert_ne!(app.server_key("example.com/other", "timestamp").await, first, "keys are per GUN");
-    let r = app.get(&format!("/v2/{GUN}/_trust/tuf/timestamp.key")).await;
+    assert_eq!(
+        app.server_key(GUN, "timestamp").await,
+        first,
+        "one pending key per GUN and role"
+    );
+    assert_ne!(
+        app.server_key("example.com/other", "timestamp").await,
+        first,
+        "keys are per GUN"
+    );
+    let r = app
+        .get(&format!("/v2/{GUN}/_trust/tuf/timestamp.key"))
+        .await;
     let text = String::from_utf8(r.body).expect("utf-8");
-    assert!(text.starts_with("{\"keytype\":\"ed25519\",\"keyval\":{\"public\":"), "{text}");
+    assert!(
+        text.starts_with("{\"keytype\":\"ed25519\",\"keyval\":{\"public\":"),
+        "{text}"
+    );
     assert!(text.ends_with(",\"private\":null}}"), "{text}");
-    let r = app.request(Method::POST, &format!("/v2/{GUN}/_trust/tuf/timestamp.key"), None, vec![]).await;
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/v2/{GUN}/_trust/tuf/timestamp.key"),
+            None,
+            vec![],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_ne!(r.json()["keyval"]["public"], first["keyval"]["public"], "rotation makes a new key");
-    assert_eq!(app.get(&format!("/v2/{GUN}/_trust/tuf/root.key")).await.status, StatusCode::NOT_FOUND);
+    assert_ne!(
+        r.json()["keyval"]["public"],
+        first["keyval"]["public"],
+        "rotation makes a new key"
+    );
+    assert_eq!(
+        app.get(&format!("/v2/{GUN}/_trust/tuf/root.key"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -115,7 +195,9 @@ async fn changefeed_parameters() {
     assert_eq!(r.error_code(), "INVALID_PARAMETERS");
     let r = app.get("/v2/_trust/changefeed?records=x").await;
     assert_eq!(r.error_code(), "INVALID_PARAMETERS");
-    let r = app.get("/v2/_trust/changefeed?records=10&change_id=x").await;
+    let r = app
+        .get("/v2/_trust/changefeed?records=10&change_id=x")
+        .await;
     assert_eq!(r.error_code(), "INVALID_PARAMETERS");
     let r = app.get("/v2/_trust/changefeed?records=-5").await;
     assert_eq!(r.status, StatusCode::OK);
@@ -125,7 +207,14 @@ async fn changefeed_parameters() {
 #[tokio::test]
 async fn delete_of_unknown_gun_is_ok() {
     let app = TestApp::new().await;
-    let r = app.request(Method::DELETE, &format!("/v2/{GUN}/_trust/tuf/"), None, vec![]).await;
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("/v2/{GUN}/_trust/tuf/"),
+            None,
+            vec![],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.is_empty());
     let feed = app.get("/v2/_trust/changefeed?records=10").await.json();

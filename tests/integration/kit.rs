@@ -7,10 +7,12 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
-use serde_json::{json, Value};
 use ring::digest::{digest, SHA256, SHA512};
+use ring::rand::SystemRandom;
+use ring::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING,
+};
+use serde_json::{json, Value};
 
 /// A signing key and its public key JSON as it appears in metadata.
 pub struct TestKey {
@@ -34,7 +36,8 @@ impl TestKey {
     /// A plain `ecdsa` P-256 key, like the client's targets and snapshot keys.
     pub fn ecdsa() -> TestKey {
         let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("keygen");
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("keygen");
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
             .expect("parse generated key");
         let mut spki = P256_SPKI_PREFIX.to_vec();
@@ -56,14 +59,18 @@ impl TestKey {
     pub fn cert(cn: &str, not_before_days_ago: i64, days: i64) -> TestKey {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keygen");
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
         let now = time_now();
         params.not_before = now - time::Duration::days(not_before_days_ago);
-        params.not_after = now - time::Duration::days(not_before_days_ago) + time::Duration::days(days);
+        params.not_after =
+            now - time::Duration::days(not_before_days_ago) + time::Duration::days(days);
         let cert = params.self_signed(&key).expect("self-signed cert");
         let rng = SystemRandom::new();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.serialize_der(), &rng)
-            .expect("rcgen key is PKCS#8");
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.serialize_der(), &rng)
+                .expect("rcgen key is PKCS#8");
         TestKey {
             signer: Signer::Ecdsa(pair),
             keytype: "ecdsa-x509",
@@ -98,7 +105,10 @@ impl TestKey {
         let (method, sig) = match &self.signer {
             Signer::Ecdsa(pair) => (
                 "ecdsa",
-                pair.sign(&SystemRandom::new(), msg).expect("sign").as_ref().to_vec(),
+                pair.sign(&SystemRandom::new(), msg)
+                    .expect("sign")
+                    .as_ref()
+                    .to_vec(),
             ),
             Signer::Ed25519(pair) => ("eddsa", pair.sign(msg).as_ref().to_vec()),
         };

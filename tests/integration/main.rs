@@ -37,13 +37,19 @@ impl TestResponse {
     /// The body as JSON.
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
     /// The notary error code of an error envelope.
     pub fn error_code(&self) -> String {
-        self.json()["errors"][0]["code"].as_str().unwrap_or("").to_owned()
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 }
 
@@ -77,17 +83,38 @@ impl TestApp {
         notarium::router(state)
     }
 
-    pub async fn request(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> TestResponse {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> TestResponse {
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
         }
         let request = builder.body(Body::from(body)).expect("request");
-        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
-        TestResponse { status, headers, body }
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -97,14 +124,24 @@ impl TestApp {
     /// `POST /v2/{gun}/_trust/tuf/` with one part per (filename, bytes).
     pub async fn publish(&self, gun: &str, parts: &[(&str, &[u8])]) -> TestResponse {
         let (content_type, body) = multipart(parts);
-        self.request(Method::POST, &format!("/v2/{gun}/_trust/tuf/"), Some(&content_type), body)
-            .await
+        self.request(
+            Method::POST,
+            &format!("/v2/{gun}/_trust/tuf/"),
+            Some(&content_type),
+            body,
+        )
+        .await
     }
 
     /// `GET …/timestamp.key` (or snapshot.key) as metadata key JSON.
     pub async fn server_key(&self, gun: &str, role: &str) -> Value {
         let response = self.get(&format!("/v2/{gun}/_trust/tuf/{role}.key")).await;
-        assert_eq!(response.status, StatusCode::OK, "{role}.key: {:?}", response);
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{role}.key: {:?}",
+            response
+        );
         let key = response.json();
         kit::key_json(
             key["keytype"].as_str().expect("keytype"),
@@ -115,9 +152,17 @@ impl TestApp {
     /// Every role of a GUN at every version 1..=20, for before/after comparisons.
     pub async fn dump(&self, gun: &str) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
-        for role in ["root", "targets", "snapshot", "timestamp", "targets/releases"] {
+        for role in [
+            "root",
+            "targets",
+            "snapshot",
+            "timestamp",
+            "targets/releases",
+        ] {
             for version in 1..=20 {
-                let r = self.get(&format!("/v2/{gun}/_trust/tuf/{version}.{role}.json")).await;
+                let r = self
+                    .get(&format!("/v2/{gun}/_trust/tuf/{version}.{role}.json"))
+                    .await;
                 if r.status == StatusCode::OK {
                     out.push((format!("{version}.{role}"), r.body));
                 }

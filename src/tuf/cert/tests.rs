@@ -214,7 +214,7 @@ fn bundles_need_one_leaf_first_then_valid_cas() {
     for (bundle, why) in [
         (format!("{}{}", ca.pem, leaf.pem), "CA first"),
         (format!("{}{}", leaf.pem, other_leaf.pem), "two leaves"),
-        (ca.pem.clone(), "CA only"),
+        (ca.pem, "CA only"),
         (
             make(gun, true, FROM, TO, None).pem,
             "self-signed CA as leaf",

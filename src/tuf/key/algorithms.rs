@@ -78,7 +78,7 @@ fn spki_der(key: &PublicKey) -> Result<Vec<u8>, Error> {
 /// Parses a DER SubjectPublicKeyInfo with nothing after it.
 fn parse_spki(der: &[u8]) -> Result<SubjectPublicKeyInfo<'_>, Error> {
     match SubjectPublicKeyInfo::from_der(der) {
-        Ok((rest, spki)) if rest.is_empty() => Ok(spki),
+        Ok(([], spki)) => Ok(spki),
         _ => Err(invalid_key("not a DER SubjectPublicKeyInfo")),
     }
 }

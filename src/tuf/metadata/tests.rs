@@ -269,7 +269,7 @@ fn structure_rules() {
     let mut zero = root.clone();
     zero.roles.get_mut("targets").expect("role").threshold = 0;
     assert!(zero.check_structure().is_err());
-    let mut unknown = root.clone();
+    let mut unknown = root;
     let some_id = unknown.roles["targets"].keyids[0].clone();
     unknown.keys.remove(&some_id);
     let err = unknown
@@ -302,7 +302,7 @@ fn structure_rules() {
     let mut no_key = targets.clone();
     no_key.delegations.keys.clear();
     assert!(no_key.check_structure(&top).is_err());
-    let mut empty_keyids = targets.clone();
+    let mut empty_keyids = targets;
     empty_keyids.delegations.roles[0].keyids.clear();
     empty_keyids
         .check_structure(&top)

@@ -93,7 +93,7 @@ fn unknown_keys_are_ignored() {
     let doc = signed(&[stranger.signature(&body())]);
     verify_threshold(&doc, "snapshot", &all_keys, &ids, 1).expect_err("not a key of this role");
     // Among the key IDs but with no key: ignored.
-    let mut more_ids = ids.clone();
+    let mut more_ids = ids;
     more_ids.push(stranger.public().id());
     verify_threshold(&doc, "snapshot", &keys, &more_ids, 1).expect_err("no key to verify with");
 }
@@ -160,7 +160,7 @@ fn one_key_under_two_ids_counts_once() {
         sig: sig.clone(),
     };
     let doc = signed(&[entry(&bare), entry(&x509)]);
-    let keys = BTreeMap::from([(bare.id(), bare.clone()), (x509.id(), x509.clone())]);
+    let keys = BTreeMap::from([(bare.id(), bare), (x509.id(), x509)]);
     let ids: Vec<KeyId> = keys.keys().cloned().collect();
     verify_threshold(&doc, "root", &keys, &ids, 1).expect("both signatures are valid");
     verify_threshold(&doc, "root", &keys, &ids, 2)
