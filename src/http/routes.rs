@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(
             gun_route(Method::POST, "snapshot.key"),
             Route::RotateKey {
-                gun: gun.clone(),
+                gun,
                 role: "snapshot".into()
             }
         );

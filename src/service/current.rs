@@ -97,9 +97,8 @@ impl Repos {
     /// For `timestamp` and `snapshot` this first renews what the server signs when it has
     /// expired or is about to (brief §6.4, with a refresh margin the reference lacks).
     pub async fn current_role(&self, gun: &Gun, role: &RoleName) -> Result<StoredFile> {
-        let (timestamp, snapshot) = match self.current_pair(gun).await? {
-            Some(pair) => pair,
-            None => return Err(ServiceError::NotFound),
+        let Some((timestamp, snapshot)) = self.current_pair(gun).await? else {
+            return Err(ServiceError::NotFound);
         };
         if *role == RoleName::timestamp() || *role == RoleName::snapshot() {
             let (timestamp, snapshot) = self.refresh(gun, timestamp, snapshot).await?;

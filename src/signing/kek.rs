@@ -152,7 +152,7 @@ mod tests {
         );
         kek.open(&sealed, b"other|timestamp|id")
             .expect_err("a sealed key must not open for another GUN");
-        let mut tampered = sealed.clone();
+        let mut tampered = sealed;
         tampered[NONCE_LEN] ^= 1;
         kek.open(&tampered, b"gun|timestamp|id")
             .expect_err("an altered ciphertext must not open");

@@ -160,13 +160,13 @@ pub fn file_meta(bytes: &[u8]) -> Value {
 
 /// An expiry `days` from now, in Go's format.
 pub fn expires_in(days: i64) -> String {
-    let t = chrono::Utc::now() + chrono::Duration::days(days);
+    use notarium::clock::Clock as _;
+    let t = notarium::clock::SystemClock.now() + chrono::Duration::days(days);
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The keys of one client-side repository.
 pub struct Repo {
-    pub gun: String,
     pub root: TestKey,
     pub targets: TestKey,
     pub snapshot: TestKey,
@@ -174,20 +174,17 @@ pub struct Repo {
     pub timestamp: Value,
     /// The server's snapshot key, when the server holds snapshot.
     pub server_snapshot: Option<Value>,
-    pub root_version: u64,
 }
 
 impl Repo {
     /// Keys for a new repository whose timestamp key the server gave as `timestamp`.
     pub fn new(gun: &str, timestamp: Value) -> Repo {
         Repo {
-            gun: gun.to_owned(),
             root: TestKey::root_cert(gun),
             targets: TestKey::ecdsa(),
             snapshot: TestKey::ecdsa(),
             timestamp,
             server_snapshot: None,
-            root_version: 1,
         }
     }
 

@@ -638,7 +638,8 @@ async fn stale_timestamp_is_renewed_on_read() {
         .await
         .json();
     // Thirteen and a half days later the timestamp is within a day of expiry.
-    let later = chrono::Utc::now() + chrono::Duration::hours(13 * 24 + 12);
+    use notarium::clock::Clock as _;
+    let later = notarium::clock::SystemClock.now() + chrono::Duration::hours(13 * 24 + 12);
     let app2 = app
         .with_clock(Arc::new(notarium::clock::FixedClock(later)))
         .await;
