@@ -74,7 +74,7 @@ pub fn router(state: AppState) -> Router {
     Router::new().fallback(dispatch).with_state(state)
 }
 
-fn gun(raw: &str) -> Result<Gun, ApiError> {
+fn parse_gun(raw: &str) -> Result<Gun, ApiError> {
     Gun::parse(raw).map_err(|e| ApiError::InvalidGun(e.to_string()))
 }
 
@@ -95,54 +95,35 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         };
     }
     let route = routes::route(request.method(), &path);
-    let result = match route {
-        Route::Base => Ok(text_json("{}")),
-        Route::Health => Ok(health::health(&state).await),
-        Route::MethodNotAllowed => Ok(StatusCode::METHOD_NOT_ALLOWED.into_response()),
-        Route::NotFound => Err(ApiError::NoRoute),
-        Route::GlobalChangefeed => {
-            changefeed::changefeed(&state, None, request.uri().query()).await
+    // Every GUN is checked once, here, before any handler or storage sees it.
+    let gun = match route.gun().map(parse_gun).transpose() {
+        Ok(gun) => gun,
+        Err(e) => return e.into_response(),
+    };
+    let query = request.uri().query().map(str::to_owned);
+    let result = match (route, gun) {
+        (Route::Base, _) => Ok(text_json("{}")),
+        (Route::Health, _) => Ok(health::health(&state).await),
+        (Route::MethodNotAllowed, _) => Ok(StatusCode::METHOD_NOT_ALLOWED.into_response()),
+        (Route::GlobalChangefeed, _) => {
+            changefeed::changefeed(&state, None, query.as_deref()).await
         }
-        Route::Changefeed { gun: g } => match gun(&g) {
-            Ok(g) => changefeed::changefeed(&state, Some(&g), request.uri().query()).await,
-            Err(e) => Err(e),
-        },
-        Route::Update { gun: g } => match gun(&g) {
-            Ok(g) => update::update_tuf(&state, &g, request).await,
-            Err(e) => Err(e),
-        },
-        Route::Delete { gun: g } => match gun(&g) {
-            Ok(g) => delete::delete_tuf(&state, &g).await,
-            Err(e) => Err(e),
-        },
-        Route::Role { gun: g, role } => match gun(&g) {
-            Ok(g) => role::get_role(&state, &g, &role).await,
-            Err(e) => Err(e),
-        },
-        Route::RoleByVersion {
-            gun: g,
-            role,
-            version,
-        } => match gun(&g) {
-            Ok(g) => role::get_role_by_version(&state, &g, &role, &version).await,
-            Err(e) => Err(e),
-        },
-        Route::RoleByChecksum {
-            gun: g,
-            role,
-            checksum,
-        } => match gun(&g) {
-            Ok(g) => role::get_role_by_hash(&state, &g, &role, &checksum).await,
-            Err(e) => Err(e),
-        },
-        Route::GetKey { gun: g, role } => match gun(&g) {
-            Ok(g) => key::get_key(&state, &g, &role).await,
-            Err(e) => Err(e),
-        },
-        Route::RotateKey { gun: g, role } => match gun(&g) {
-            Ok(g) => key::rotate_key(&state, &g, &role).await,
-            Err(e) => Err(e),
-        },
+        (Route::Changefeed { .. }, Some(g)) => {
+            changefeed::changefeed(&state, Some(&g), query.as_deref()).await
+        }
+        (Route::Update { .. }, Some(g)) => update::update_tuf(&state, &g, request).await,
+        (Route::Delete { .. }, Some(g)) => delete::delete_tuf(&state, &g).await,
+        (Route::Role { role, .. }, Some(g)) => role::get_role(&state, &g, &role).await,
+        (Route::RoleByVersion { role, version, .. }, Some(g)) => {
+            role::get_role_by_version(&state, &g, &role, &version).await
+        }
+        (Route::RoleByChecksum { role, checksum, .. }, Some(g)) => {
+            role::get_role_by_hash(&state, &g, &role, &checksum).await
+        }
+        (Route::GetKey { role, .. }, Some(g)) => key::get_key(&state, &g, &role).await,
+        (Route::RotateKey { role, .. }, Some(g)) => key::rotate_key(&state, &g, &role).await,
+        // Route::NotFound, and (unreachably) a GUN route without its GUN.
+        _ => Err(ApiError::NoRoute),
     };
     result.unwrap_or_else(IntoResponse::into_response)
 }

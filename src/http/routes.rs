@@ -44,6 +44,27 @@ pub enum Route {
     MethodNotAllowed,
 }
 
+impl Route {
+    /// The GUN named in the path, for the routes that have one.
+    pub fn gun(&self) -> Option<&str> {
+        match self {
+            Route::Update { gun }
+            | Route::Delete { gun }
+            | Route::RoleByChecksum { gun, .. }
+            | Route::RoleByVersion { gun, .. }
+            | Route::Role { gun, .. }
+            | Route::GetKey { gun, .. }
+            | Route::RotateKey { gun, .. }
+            | Route::Changefeed { gun } => Some(gun),
+            Route::Base
+            | Route::Health
+            | Route::GlobalChangefeed
+            | Route::NotFound
+            | Route::MethodNotAllowed => None,
+        }
+    }
+}
+
 /// Matches notary's `{role}` pattern: `root|targets(?:/[^/\s]+)*|snapshot|timestamp`.
 fn is_role_pattern(s: &str) -> bool {
     match s {
