@@ -714,6 +714,37 @@ step "a reader that trusted the old root refuses the re-created repository" --fa
   --has "could not rotate trust to a new trusted root" -- nb list "$GUN"
 
 # ---------------------------------------------------------------------------------------------
+# Docker CLI smoke (the full Docker matrix is its own suite): no daemon is needed for
+# `docker trust` or for the tag-to-digest step of a content-trust pull.
+# ---------------------------------------------------------------------------------------------
+export DOCKER_CONFIG="$TMP/docker"
+mkdir -p "$DOCKER_CONFIG/tls/$HOST"
+cp "$TMP/ca.crt" "$DOCKER_CONFIG/tls/$HOST/ca.crt"
+export DOCKER_CONTENT_TRUST_SERVER="$URL"
+export DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE="$NOTARY_ROOT_PASSPHRASE"
+export DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE="$NOTARY_TARGETS_PASSPHRASE"
+D_GUN="registry.example.com/compat/docker-$RANDOM"
+D_DIGEST=$(printf 'compat manifest' | sha256sum | cut -d' ' -f1)
+dn() { notary -s "$URL" --tlscacert "$TMP/ca.crt" -d "$DOCKER_CONFIG/trust" "$@"; }
+dpull() { DOCKER_CONTENT_TRUST=1 docker pull "$@"; }
+step "docker trust key generate" --has "Successfully generated and loaded private key" \
+  -- docker trust key generate alice --dir "$TMP"
+step "docker trust signer add initialises a new repository" \
+  --has "Successfully initialized \"$D_GUN\"" --has "Successfully added signer: alice to $D_GUN" \
+  -- docker trust signer add --key "$TMP/alice.pub" alice "$D_GUN"
+step "notary addhash of a tag into the docker-made repository" --has "Successfully published changes" \
+  -- dn addhash -p "$D_GUN" v1 15 --sha256 "$D_DIGEST"
+step "docker trust sign of a tag already in trust data" --has "Successfully signed $D_GUN:v1" \
+  -- docker trust sign "$D_GUN:v1"
+step "docker trust inspect --pretty shows the tag, its signer and the keys" \
+  --re "v1 +$D_DIGEST +alice" --has "Root Key:" -- docker trust inspect --pretty "$D_GUN"
+step "a content-trust pull resolves the tag to its signed digest" --fail \
+  --has "Pull (1 of 1): $D_GUN:v1@sha256:$D_DIGEST" -- dpull "$D_GUN:v1"
+step "a content-trust pull of an unsigned tag is refused" --fail \
+  --has "No valid trust data for nope" --lacks "Pull (1 of 1)" -- dpull "$D_GUN:nope"
+unset DOCKER_CONTENT_TRUST_SERVER
+
+# ---------------------------------------------------------------------------------------------
 # The embedded default: no TLS flags, so notarium generates a local CA in its data directory
 # (what the README tells a new user to run), and stops cleanly on SIGTERM.
 # ---------------------------------------------------------------------------------------------
