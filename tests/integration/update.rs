@@ -697,3 +697,66 @@ async fn delete_then_init_again() {
     assert_eq!(feed["records"][1]["SHA256"], "");
     let _ = initialised(&app).await;
 }
+
+#[tokio::test]
+async fn racing_publishes_of_one_version_accept_exactly_one() {
+    let app = TestApp::new().await;
+    let app = &app;
+    let (repo, root, _) = initialised(&app).await;
+    let updates: Vec<(Vec<u8>, Vec<u8>)> = (0..20)
+        .map(|i| {
+            let t = repo.targets_file(3, json!({format!("racer-{i}"): kit::target(b"x")}));
+            let s = repo.snapshot_file(3, &[("root", &root), ("targets", &t)]);
+            (t, s)
+        })
+        .collect();
+    let responses =
+        futures_util::future::join_all(updates.iter().map(|(t, s)| async move {
+            app.publish(GUN, &[("targets", t), ("snapshot", s)]).await
+        }))
+        .await;
+    let accepted: Vec<usize> = (0..20)
+        .filter(|i| responses[*i].status == StatusCode::OK)
+        .collect();
+    assert_eq!(accepted.len(), 1, "exactly one racer wins");
+    for r in responses.iter().filter(|r| r.status != StatusCode::OK) {
+        assert_eq!(
+            r.error_code(),
+            "VERSION",
+            "the others get notary's conflict error"
+        );
+    }
+    let winner = &updates[accepted[0]].0;
+    assert_eq!(
+        &app.get(&format!("/v2/{GUN}/_trust/tuf/targets.json"))
+            .await
+            .body,
+        winner
+    );
+    let ts = app
+        .get(&format!("/v2/{GUN}/_trust/tuf/timestamp.json"))
+        .await
+        .json();
+    assert_eq!(
+        ts["signed"]["version"], 2,
+        "one timestamp per accepted update"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_first_key_requests_agree() {
+    let app = TestApp::new().await;
+    let app = &app;
+    for role in ["timestamp", "snapshot"] {
+        let keys =
+            futures_util::future::join_all((0..16).map(|_| async move {
+                app.get(&format!("/v2/{GUN}/_trust/tuf/{role}.key")).await
+            }))
+            .await;
+        assert!(keys.iter().all(|k| k.status == StatusCode::OK));
+        assert!(
+            keys.iter().all(|k| k.body == keys[0].body),
+            "one key per GUN and role, however many clients ask at once"
+        );
+    }
+}
