@@ -702,7 +702,7 @@ async fn delete_then_init_again() {
 async fn racing_publishes_of_one_version_accept_exactly_one() {
     let app = TestApp::new().await;
     let app = &app;
-    let (repo, root, _) = initialised(&app).await;
+    let (repo, root, _) = initialised(app).await;
     let updates: Vec<(Vec<u8>, Vec<u8>)> = (0..20)
         .map(|i| {
             let t = repo.targets_file(3, json!({format!("racer-{i}"): kit::target(b"x")}));
