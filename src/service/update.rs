@@ -19,18 +19,8 @@ impl Repos {
         let now = self.clock.now();
         let current = self.current_state(gun).await?;
         let held = HeldKeys {
-            snapshot: self
-                .keys
-                .held_ids(gun, ServerRole::Snapshot)
-                .await?
-                .into_iter()
-                .collect(),
-            timestamp: self
-                .keys
-                .held_ids(gun, ServerRole::Timestamp)
-                .await?
-                .into_iter()
-                .collect(),
+            snapshot: self.keys.held_ids(gun, ServerRole::Snapshot).await?,
+            timestamp: self.keys.held_ids(gun, ServerRole::Timestamp).await?,
         };
         let roles: Vec<String> = uploads.keys().map(|r| r.to_string()).collect();
         let plan = validate_update(gun, &current, uploads, &held, now).inspect_err(|e| {

@@ -6,7 +6,7 @@
 
 pub mod kek;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use ring::rand::SystemRandom;
@@ -215,7 +215,11 @@ impl ServerKeys {
     }
 
     /// The key IDs this server holds for `gun` and `role`.
-    pub async fn held_ids(&self, gun: &Gun, role: ServerRole) -> Result<Vec<KeyId>, SigningError> {
+    pub async fn held_ids(
+        &self,
+        gun: &Gun,
+        role: ServerRole,
+    ) -> Result<BTreeSet<KeyId>, SigningError> {
         let keys = self.store.keys(gun, role.as_str()).await?;
         Ok(keys.iter().map(|k| public_key(k).id()).collect())
     }

@@ -102,8 +102,12 @@ fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredKey> {
     })
 }
 
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+/// A unique-constraint violation is a lost race for a version or key generation.
+fn conflict_on_unique(err: sqlx::Error) -> StorageError {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StorageError::Conflict,
+        other => other.into(),
+    }
 }
 
 const FILE_COLUMNS: &str = "role, version, data, sha256, created_at";
@@ -197,13 +201,7 @@ impl Store for SqliteStore {
             .bind(&sha256)
             .execute(&mut *tx)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StorageError::Conflict
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(conflict_on_unique)?;
             if file.role == "timestamp" {
                 sqlx::query(
                     "INSERT INTO changefeed (created_at, gun, version, sha256, category) \
@@ -302,13 +300,7 @@ impl Store for SqliteStore {
         .bind(time_text(key.created_at))
         .execute(&self.pool)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StorageError::Conflict
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(conflict_on_unique)?;
         Ok(())
     }
 
