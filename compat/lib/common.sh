@@ -303,15 +303,18 @@ local_key_id() {
     $1 == r && ($2 == g || (substr($2, 1, 3) == "..." &&
       substr(g, length(g) - length($2) + 4) == substr($2, 4))) { print $3 }'
 }
-# cert_key_id CERT: the ID `notary delegation list` shows for a certificate given to `delegation
-# add` (notary's canonical key ID: that of the bare ECDSA public key, not of the certificate).
-cert_key_id() {
-  openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform DER | "$PY" -c '
+# cert_key_id CERT / pub_key_id PUBKEY_PEM: the ID notary shows for a certificate given to
+# `delegation add`, or a public key given to `docker trust signer add` (notary's canonical key
+# ID: that of the bare ECDSA public key, not of the certificate).
+canonical_key_id() {
+  openssl pkey -pubin -outform DER | "$PY" -c '
 import base64, hashlib, json, sys
 der = sys.stdin.buffer.read()
 canon = {"keytype": "ecdsa", "keyval": {"private": None, "public": base64.b64encode(der).decode()}}
 print(hashlib.sha256(json.dumps(canon, sort_keys=True, separators=(",", ":")).encode()).hexdigest())'
 }
+cert_key_id() { openssl x509 -in "$1" -pubkey -noout | canonical_key_id; }
+pub_key_id() { grep -v '^[a-z]*: ' "$1" | canonical_key_id; } # docker writes a `role:` header
 # new_cert NAME: an ECDSA P-256 key TMP/NAME.key and a self-signed certificate TMP/NAME.crt,
 # as a delegate would make them for `notary delegation add`.
 new_cert() {
