@@ -7,6 +7,7 @@
 #   COMPAT_TARGET=notary-server  the Go reference server, to prove the suite itself right
 #   COMPAT_FLOWS="notary docker" run only these flows (default: every file in flows/, in order)
 #   COMPAT_KEEP=1                keep the temporary directory (trust dirs, server log)
+#   COMPAT_REPORT=FILE           append one tab-separated line per step to FILE (compat/report.py)
 #
 # Output: one `ok N - …` / `not ok N - …` line per step, then `N passed, N failed`.
 # Exit status is non-zero when any step failed. Everything is written to one mktemp directory.
@@ -33,6 +34,7 @@ done
 
 for flow in $FLOWS; do
   echo "# ---- flow: $flow ($(($(date +%s) - START_TIME)) s)"
+  CURRENT_FLOW=$flow
   # shellcheck source=/dev/null
   . "$COMPAT_DIR/flows/$flow.sh"
 done

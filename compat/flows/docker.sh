@@ -28,10 +28,9 @@ dn() {
 }
 dcarol() { DOCKER_CONFIG="$D_CAROL" docker "$@"; }
 # dfresh ARGS...: docker with a brand-new config (no trust cache, no keys).
-DFRESH_N=0
 dfresh() {
-  DFRESH_N=$((DFRESH_N + 1))
-  local d="$TMP/docker-fresh-$DFRESH_N"
+  local d
+  d=$(mktemp -d "$TMP/docker-fresh.XXXXXX")
   mkdir -p "$d/tls/$HOST"
   cp "$TMP/ca.crt" "$d/tls/$HOST/ca.crt"
   DOCKER_CONFIG="$d" docker "$@"

@@ -104,6 +104,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 URL="https://127.0.0.1:$PORT"
+if [ -n "${COMPAT_REPORT:-}" ]; then printf '#\t%s\t%s\t%s\n' "$TARGET" "$TMP" "$URL" >>"$COMPAT_REPORT"; fi
 
 if [ "$TARGET" = notary-server ]; then
   cat >"$TMP/server.json" <<EOF
@@ -190,6 +191,7 @@ step() {
     echo "#   not run: three earlier steps timed out (the server looks wedged)"
     return 0
   fi
+  local shown="$*"
   # Client shorthands become plain commands so that they run under `timeout`.
   case "$1" in
     na) set -- "${NOTARY_CMD[@]}" -d "$TRUST_A" "${@:2}" ;;
@@ -198,8 +200,18 @@ step() {
     nfresh) FRESH_N=$((FRESH_N + 1)); set -- "${NOTARY_CMD[@]}" -d "$TMP/trust-fresh-$FRESH_N" "${@:2}" ;;
   esac
   local rc=0
-  if declare -F "$1" >/dev/null; then
+  if declare -F "$1" >/dev/null && [ "${STEP_KIND:-step}" = check ]; then
+    # a local assertion: runs in this shell (it may wait for a process this shell started)
     "$@" <"$input" >"$LAST_STDOUT" 2>"$TMP/last.stderr" || rc=$?
+  elif declare -F "$1" >/dev/null; then
+    # a client wrapper: a subshell under the same time limit as a plain command
+    ("$@") <"$input" >"$LAST_STDOUT" 2>"$TMP/last.stderr" &
+    local pid=$!
+    if ! timeout "$STEP_TIMEOUT" tail --pid="$pid" -s 0.05 -f /dev/null; then
+      pkill -KILL -P "$pid" 2>/dev/null || true
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" || rc=$?
   else
     timeout -k 5 "$STEP_TIMEOUT" "$@" <"$input" >"$LAST_STDOUT" 2>"$TMP/last.stderr" || rc=$?
   fi
@@ -228,10 +240,12 @@ step() {
   if [ ${#why[@]} -eq 0 ]; then
     PASSED=$((PASSED + 1))
     echo "ok $STEP - $desc"
+    report ok "$desc" "$want" "$shown"
     return 0
   fi
   FAILED=$((FAILED + 1))
   echo "not ok $STEP - $desc"
+  report "not ok" "$desc" "$want" "$shown"
   local w
   for w in "${why[@]}"; do echo "#   $w"; done
   printf '#   command:'; printf ' %q' "$@"; echo
@@ -241,7 +255,17 @@ step() {
 }
 
 # check DESC -- CMD...: a local assertion (file comparison, JSON check); passes on exit 0.
-check() { step "$@"; }
+check() { STEP_KIND=check step "$@"; }
+
+# report RESULT DESC WANT COMMAND: with COMPAT_REPORT=FILE, one tab-separated line per step
+# (flow, kind, result, expected exit, description, command) for compat/report.py.
+report() {
+  [ -n "${COMPAT_REPORT:-}" ] || return 0
+  local cmd=${4//$'\n'/ }
+  cmd=${cmd//$'\t'/ }
+  [ ${#cmd} -le 2000 ] || cmd="${cmd:0:2000}…"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${CURRENT_FLOW:-}" "${STEP_KIND:-step}" "$1" "$3" "$2" "$cmd" >>"$COMPAT_REPORT"
+}
 
 # The real client, pointed at the server under test, with a given trust directory.
 TRUST_A="$TMP/trust-a"        # the publisher: holds every key

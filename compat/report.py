@@ -1,0 +1,86 @@
+"""Renders the compat table of docs/compat.md from two COMPAT_REPORT files.
+
+    COMPAT_REPORT=/tmp/n.tsv bash compat/run.sh
+    COMPAT_REPORT=/tmp/r.tsv COMPAT_TARGET=notary-server bash compat/run.sh
+    python3 compat/report.py /tmp/n.tsv /tmp/r.tsv > table.md
+
+Steps are matched by flow and description; temporary paths, the port and the random parts of
+repository names are replaced so that the table is stable from run to run.
+"""
+import re
+import sys
+
+FLOW_TITLES = {
+    "notary": "notary CLI: one repository end to end",
+    "delegations": "notary CLI: delegations",
+    "docker": "Docker CLI 28: content trust",
+    "serve": "notarium serve with a generated CA",
+}
+
+
+def load(path):
+    rows, target = [], None
+    tmp = url = None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if parts[0] == "#":
+                target, tmp, url = parts[1], parts[2], parts[3]
+                continue
+            flow, kind, result, want, desc, cmd = parts
+            for old, new in ((url, "$URL"), (tmp + "/", ""), (tmp, ".")):
+                if old:
+                    cmd = cmd.replace(old, new)
+                    desc = desc.replace(old, new)
+            cmd = re.sub(r"notary -s \$URL --tlscacert ca\.crt", "notary", cmd)
+            cmd = re.sub(r"\S*/python3(\.\d+)?(?=\s)", "python3", cmd)
+            cmd = re.sub(r"\S*/(compat/lib/)", r"\1", cmd)
+            # race.py TIMEOUT PROMPT VAR ANSWER CLIENT -- RACER: show the two commands only.
+            cmd = re.sub(r"python3 compat/lib/race\.py \d+ .*?_PASSPHRASE compat \w+ pass ",
+                         "race.py: ", cmd)
+            cmd = re.sub(r"bash -c .*raise_threshold \(\).*", "raise_threshold (resign.py + upload)", cmd)
+            cmd = re.sub(r"\b(app|delegations|docker|never-published|generated)-\d+", r"\1-N", cmd)
+            cmd = re.sub(r"https://127\.0\.0\.1:\d+", "$URL", cmd)
+            cmd = re.sub(r"\b[0-9a-f]{64}\b", "<id>", cmd)
+            rows.append((flow, kind, result, want, desc, cmd))
+    # A description can repeat within a flow ("the reader sees it"): key by occurrence.
+    count, keyed = {}, []
+    for r in rows:
+        n = count[(r[0], r[4])] = count.get((r[0], r[4]), 0) + 1
+        keyed.append(r + (n,))
+    return target, keyed
+
+
+def cell(text):
+    return text.replace("|", "\\|")
+
+
+def main():
+    ours_name, ours = load(sys.argv[1])
+    ref_name, ref = load(sys.argv[2])
+    ref_result = {(r[0], r[4], r[6]): r[2] for r in ref}
+    seen = set()
+    flows = []
+    for r in ours + ref:
+        if r[0] not in flows:
+            flows.append(r[0])
+    for flow in flows:
+        print(f"\n### {FLOW_TITLES.get(flow, flow)}\n")
+        print(f"| # | Flow step (the expected result) | Client command | {ours_name} | {ref_name} |")
+        print("|---|---|---|---|---|")
+        n = 0
+        ours_keys = {(r[0], r[4], r[6]) for r in ours}
+        for r in [x for x in ours if x[0] == flow] + [x for x in ref if x[0] == flow and (x[0], x[4], x[6]) not in ours_keys]:
+            key = (r[0], r[4], r[6])
+            if key in seen:
+                continue
+            seen.add(key)
+            n += 1
+            mine = r[2] if key in ours_keys else "—"
+            theirs = ref_result.get(key, "—")
+            what = r[4] + (" (exits non-zero)" if r[3] == "fail" else "")
+            cmd = f"`{cell(r[5])}`" if r[1] == "step" else f"check: `{cell(r[5])}`"
+            print(f"| {n} | {cell(what)} | {cmd} | {mine} | {theirs} |")
+
+
+main()
