@@ -94,7 +94,11 @@ async fn parts(content_type: &str, body: Bytes) -> Result<BTreeMap<RoleName, Byt
             )));
         }
         check_envelope(&role, &data)?;
-        // Notary: when two parts name one role, the last wins.
+        // notary-server keeps the last of two parts for one role; what a proxy or a log saw
+        // first would then differ from what was stored, so two are refused.
+        if uploads.contains_key(&role) {
+            return Err(ApiError::MalformedUpload(format!("two parts for {role}")));
+        }
         uploads.insert(role, data);
     }
     Ok(uploads)

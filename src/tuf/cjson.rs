@@ -40,8 +40,8 @@ pub enum Value {
     String(String),
     /// An array, in order.
     Array(Vec<Value>),
-    /// An object's members in source order; duplicates are kept, and the last one wins when
-    /// encoding or looking up, as with Go's map decoding.
+    /// An object's members in source order. The parser refuses duplicate names; for values
+    /// built otherwise, the last one wins when encoding or looking up, as in Go's decoding.
     Object(Vec<(String, Value)>),
 }
 
@@ -147,7 +147,7 @@ impl Value {
         }
     }
 
-    /// The members of an object, in source order, duplicates included.
+    /// The members of an object, in source order.
     pub fn as_object(&self) -> Option<&[(String, Value)]> {
         match self {
             Value::Object(members) => Some(members),

@@ -87,8 +87,14 @@ pub fn validate_update(
 ) -> Result<Plan, ValidationError> {
     let mut files = Vec::new();
     let mut uploads = uploads;
-    // Notary: an uploaded timestamp is ignored; only the server makes timestamps.
-    uploads.remove(&RoleName::timestamp());
+    // Only the server makes timestamps. notary-server drops an uploaded one silently; no real
+    // client sends one, so it is refused rather than half-applied.
+    if uploads.contains_key(&RoleName::timestamp()) {
+        return Err(ValidationError::new(
+            ErrorKind::Validation,
+            "the server signs the timestamp: clients may not upload timestamp.json",
+        ));
+    }
 
     // Step 2: root.
     let root_bytes = uploads.remove(&RoleName::root());

@@ -78,6 +78,37 @@ impl TestKey {
         }
     }
 
+    /// One P-256 key in two encodings: as a plain `ecdsa` key and inside an `ecdsa-x509`
+    /// certificate for `cn`. Their key IDs differ; a threshold must still count them once.
+    pub fn ecdsa_plain_and_cert(cn: &str) -> (TestKey, TestKey) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keygen");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let cert = params.self_signed(&key).expect("self-signed cert");
+        let rng = SystemRandom::new();
+        let pair = || {
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.serialize_der(), &rng)
+                .expect("rcgen key is PKCS#8")
+        };
+        let plain = pair();
+        let mut spki = P256_SPKI_PREFIX.to_vec();
+        spki.extend_from_slice(plain.public_key().as_ref());
+        (
+            TestKey {
+                signer: Signer::Ecdsa(plain),
+                keytype: "ecdsa",
+                public_b64: B64.encode(spki),
+            },
+            TestKey {
+                signer: Signer::Ecdsa(pair()),
+                keytype: "ecdsa-x509",
+                public_b64: B64.encode(cert.pem()),
+            },
+        )
+    }
+
     /// An `ed25519` key.
     pub fn ed25519() -> TestKey {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("keygen");

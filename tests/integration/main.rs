@@ -1,8 +1,17 @@
 //! Integration tests: the whole application over `Router::oneshot`, a real SQLite file, and
 //! metadata signed by a kit independent of the server's TUF code.
+//!
+//! - `api`: routes, headers, keys, the changefeed;
+//! - `update`: client flows that must be accepted;
+//! - `attacks`: every refused update, each leaving the stored state byte-identical;
+//! - `races`: parallel publishes and key requests on a multi-threaded runtime;
+//! - `crash`: the real binary killed with SIGKILL in the middle of publishes.
 
 mod api;
+mod attacks;
+mod crash;
 mod kit;
+mod races;
 mod update;
 
 use std::sync::Arc;
@@ -42,6 +51,11 @@ impl TestResponse {
                 String::from_utf8_lossy(&self.body)
             )
         })
+    }
+
+    /// The body as text, for assertion messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
     }
 
     /// The notary error code of an error envelope.
@@ -90,31 +104,7 @@ impl TestApp {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> TestResponse {
-        let mut builder = Request::builder().method(method).uri(path);
-        if let Some(ct) = content_type {
-            builder = builder.header("content-type", ct);
-        }
-        let request = builder.body(Body::from(body)).expect("request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        send(self.router.clone(), method, path, content_type, body).await
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -149,7 +139,8 @@ impl TestApp {
         )
     }
 
-    /// Every role of a GUN at every version 1..=20, for before/after comparisons.
+    /// Every role of a GUN at every version 1..=20, and the current file of each, for
+    /// before/after comparisons.
     pub async fn dump(&self, gun: &str) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
         for role in [
@@ -158,7 +149,13 @@ impl TestApp {
             "snapshot",
             "timestamp",
             "targets/releases",
+            "targets/a",
+            "targets/a/b",
         ] {
+            let r = self.get(&format!("/v2/{gun}/_trust/tuf/{role}.json")).await;
+            if r.status == StatusCode::OK {
+                out.push((format!("current {role}"), r.body));
+            }
             for version in 1..=20 {
                 let r = self
                     .get(&format!("/v2/{gun}/_trust/tuf/{version}.{role}.json"))
@@ -170,6 +167,125 @@ impl TestApp {
         }
         out
     }
+}
+
+/// One request to a router, read whole (usable from spawned tasks).
+pub async fn send(
+    router: Router,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> TestResponse {
+    let mut builder = Request::builder().method(method).uri(path);
+    if let Some(ct) = content_type {
+        builder = builder.header("content-type", ct);
+    }
+    let request = builder.body(Body::from(body)).expect("request");
+    let response = router.oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The GUN most tests use.
+pub const GUN: &str = "example.com/org/app";
+
+/// A repository initialised as `notary init -p` does: root v1, targets v2, snapshot v2.
+pub async fn initialised(app: &TestApp) -> (kit::Repo, Vec<u8>, Vec<u8>) {
+    let timestamp = app.server_key(GUN, "timestamp").await;
+    let repo = kit::Repo::new(GUN, timestamp);
+    let root = repo.root_file(1);
+    let targets = repo.targets_file(2, serde_json::json!({}));
+    let snapshot = repo.snapshot_file(2, &[("root", &root), ("targets", &targets)]);
+    let r = app
+        .publish(
+            GUN,
+            &[
+                ("root", &root),
+                ("targets", &targets),
+                ("snapshot", &snapshot),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "init publish: {}", r.text());
+    (repo, root, targets)
+}
+
+/// Asserts a 400 `INVALID_UPDATE` whose detail names the Go error `name` and whose message
+/// mentions `needle`, small enough for the Go client to read whole.
+pub fn assert_invalid(r: &TestResponse, name: &str, needle: &str) {
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["errors"][0]["code"], "INVALID_UPDATE", "{body}");
+    assert_eq!(body["errors"][0]["detail"]["Name"], name, "{body}");
+    let msg = body["errors"][0]["detail"]["Error"]["Msg"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        msg.contains(needle),
+        "message {msg:?} should mention {needle:?}"
+    );
+    assert!(
+        r.body.len() < 1024,
+        "the Go client reads at most 1 KiB of an error"
+    );
+}
+
+/// Publishes `parts` to [`GUN`], asserts an `INVALID_UPDATE` rejection, and checks that every
+/// stored role is byte-identical afterwards.
+pub async fn rejected(app: &TestApp, parts: &[(&str, &[u8])], name: &str, needle: &str) {
+    let before = app.dump(GUN).await;
+    let r = app.publish(GUN, parts).await;
+    assert_invalid(&r, name, needle);
+    assert_eq!(
+        app.dump(GUN).await,
+        before,
+        "a rejected update must change nothing"
+    );
+}
+
+/// POSTs a raw body to [`GUN`]'s update route, asserts `status` and the notary error `code`,
+/// and checks that nothing changed. Returns the response for further checks.
+pub async fn refused(
+    app: &TestApp,
+    content_type: &str,
+    body: Vec<u8>,
+    status: StatusCode,
+    code: &str,
+) -> TestResponse {
+    let before = app.dump(GUN).await;
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/v2/{GUN}/_trust/tuf/"),
+            Some(content_type),
+            body,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (status, code),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        app.dump(GUN).await,
+        before,
+        "a refused request must change nothing"
+    );
+    r
 }
 
 /// A multipart body as the Go client builds it.

@@ -176,6 +176,9 @@ impl Parser<'_> {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
+                    if has_duplicate_names(&members) {
+                        return Err(self.error("duplicate member name"));
+                    }
                     return Ok(Value::Object(members));
                 }
                 _ => return Err(self.error("expected ',' or '}'")),
@@ -274,4 +277,12 @@ impl Parser<'_> {
         self.pos += 4;
         Ok(code)
     }
+}
+
+/// Whether two members share a name. Go keeps the last of them, other decoders the first, so a
+/// signed file with duplicates could mean different things to different readers: refused.
+fn has_duplicate_names(members: &[(String, Value)]) -> bool {
+    let mut names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    names.windows(2).any(|pair| pair[0] == pair[1])
 }

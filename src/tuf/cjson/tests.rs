@@ -199,14 +199,18 @@ fn grammar_errors() {
 }
 
 #[test]
-fn duplicate_keys_last_wins() {
-    let value = parse(br#"{"a":1,"b":0,"a":2}"#).expect("valid");
-    assert_eq!(value.get("a"), Some(&Value::int(2)));
-    assert_eq!(encode(&value).expect("encodes"), br#"{"a":2,"b":0}"#);
-    assert_eq!(
-        value.as_object().map(<[_]>::len),
-        Some(3),
-        "members are all kept"
+fn duplicate_member_names_are_refused() {
+    for json in [
+        &br#"{"a":1,"b":0,"a":2}"#[..],
+        br#"{"signed":{"version":1,"version":2}}"#,
+        br#"[{"x":{"k":1,"\u006b":2}}]"#,
+    ] {
+        let err = parse(json).expect_err("duplicates are ambiguous");
+        assert!(err.to_string().contains("duplicate member name"), "{err}");
+    }
+    assert!(
+        parse(br#"{"a":{"a":1},"b":{"a":2}}"#).is_ok(),
+        "same name at different levels"
     );
 }
 
