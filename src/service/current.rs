@@ -9,17 +9,13 @@ use std::collections::BTreeMap;
 use super::{generate, lifetimes, Repos, Result, ServiceError};
 use crate::gun::Gun;
 use crate::storage::StoredFile;
-use crate::tuf::metadata::{self, FileMeta, RoleType, Signed};
+use crate::tuf::metadata::{self, FileMeta, RoleType};
 use crate::tuf::role::RoleName;
 use crate::validation::{Current, Loaded};
 
 fn load<T: RoleType + serde::de::DeserializeOwned>(file: &StoredFile) -> Result<Loaded<T>> {
-    let signed: Signed<T> = metadata::parse(&file.data)
-        .map_err(|e| ServiceError::Corrupt(format!("{}: {e}", file.role)))?;
-    Ok(Loaded {
-        signed,
-        bytes: file.data.clone(),
-    })
+    Loaded::parse(file.data.clone())
+        .map_err(|e| ServiceError::Corrupt(format!("{}: {e}", file.role)))
 }
 
 fn hex_sha256(meta: &FileMeta) -> Option<String> {

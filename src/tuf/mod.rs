@@ -14,6 +14,6 @@ pub mod verify;
 mod pem;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use error::Error;

@@ -449,3 +449,6 @@ fn check_snapshot(
     }
     Ok(snapshot)
 }
+
+#[cfg(test)]
+mod tests;

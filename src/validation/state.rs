@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use crate::tuf::metadata::{Root, Signed, Snapshot, Targets, Timestamp};
+use crate::tuf::error::Error;
+use crate::tuf::metadata::{self, Root, RoleType, Signed, Snapshot, Targets, Timestamp};
 use crate::tuf::role::RoleName;
 
 /// A parsed role together with the exact bytes it came from.
@@ -14,6 +15,16 @@ pub struct Loaded<T> {
     pub signed: Signed<T>,
     /// The stored bytes; hashes are computed from these.
     pub bytes: Bytes,
+}
+
+impl<T: RoleType + serde::de::DeserializeOwned> Loaded<T> {
+    /// Parses stored `bytes` (which were validated when they were accepted).
+    pub fn parse(bytes: Bytes) -> Result<Loaded<T>, Error> {
+        Ok(Loaded {
+            signed: metadata::parse(&bytes)?,
+            bytes,
+        })
+    }
 }
 
 /// What is stored now: the consistent set that the current timestamp points to.
