@@ -18,6 +18,9 @@ use tower::ServiceExt as _;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Open connections served at once, so that a flood of idle connections cannot exhaust file
+/// descriptors. Clients keep one or a few connections each.
+const MAX_CONNECTIONS: usize = 4096;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains open connections.
 pub async fn serve(
@@ -28,6 +31,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
+    let connections = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -42,11 +46,20 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // At most MAX_CONNECTIONS at once: past that, accepting waits for one to close.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _permit = permit;
             let service =
                 TowerToHyperService::new(app.map_request(|request: hyper::Request<Incoming>| {
                     request.map(axum::body::Body::new)

@@ -39,9 +39,19 @@ fn role_limit(role: &RoleName) -> usize {
     }
 }
 
+/// How long a client may take to send a whole update body. A publish of the largest allowed
+/// body over a slow link fits; a client trickling bytes to hold memory does not.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
+    let Ok(collected) = tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await else {
+        return Err(ApiError::MalformedUpload(format!(
+            "the request body did not arrive within {} s",
+            BODY_TIMEOUT.as_secs()
+        )));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(format!(
             "the request body exceeds {limit} bytes"

@@ -18,6 +18,9 @@ fn load<T: RoleType + serde::de::DeserializeOwned>(file: &StoredFile) -> Result<
         .map_err(|e| ServiceError::Corrupt(format!("{}: {e}", file.role)))
 }
 
+/// How often a read that raced a write is tried again before the request gets a conflict.
+const READ_ATTEMPTS: usize = 3;
+
 fn hex_sha256(meta: &FileMeta) -> Option<String> {
     meta.sha256().map(hex::encode)
 }
@@ -37,28 +40,56 @@ impl Repos {
     }
 
     /// The newest timestamp and the snapshot it lists.
+    ///
+    /// The reads are separate queries, so a delete or an update can land between them; a
+    /// listed file that is missing is read again from a fresh timestamp, and only a file
+    /// missing under an unchanged timestamp is corruption.
     async fn current_pair(&self, gun: &Gun) -> Result<Option<(StoredFile, StoredFile)>> {
-        let Some(timestamp) = self.store.latest_file(gun, "timestamp").await? else {
-            return Ok(None);
-        };
-        let ts: Loaded<metadata::Timestamp> = load(&timestamp)?;
-        let meta = ts
-            .signed
-            .signed
-            .meta
-            .get("snapshot")
-            .ok_or_else(|| ServiceError::Corrupt("timestamp lists no snapshot".into()))?;
-        let snapshot = self
-            .file_listed(gun, "snapshot", meta)
-            .await?
-            .ok_or_else(|| ServiceError::Corrupt("the current snapshot is missing".into()))?;
-        Ok(Some((timestamp, snapshot)))
+        for _ in 0..READ_ATTEMPTS {
+            let Some(timestamp) = self.store.latest_file(gun, "timestamp").await? else {
+                return Ok(None);
+            };
+            let ts: Loaded<metadata::Timestamp> = load(&timestamp)?;
+            let meta = ts
+                .signed
+                .signed
+                .meta
+                .get("snapshot")
+                .ok_or_else(|| ServiceError::Corrupt("timestamp lists no snapshot".into()))?;
+            match self.file_listed(gun, "snapshot", meta).await? {
+                Some(snapshot) => return Ok(Some((timestamp, snapshot))),
+                None => self.moved_on(gun, &timestamp, "snapshot").await?,
+            }
+        }
+        Err(ServiceError::Conflict)
+    }
+
+    /// After a listed file was not found: `Ok` when the repository changed meanwhile (read
+    /// again), corruption when it did not.
+    async fn moved_on(&self, gun: &Gun, read: &StoredFile, missing: &str) -> Result<()> {
+        let now = self.store.latest_file(gun, "timestamp").await?;
+        if now.is_some_and(|t| t.sha256 == read.sha256) {
+            return Err(ServiceError::Corrupt(format!(
+                "the current {missing} is missing"
+            )));
+        }
+        Ok(())
     }
 
     /// Everything validation needs: the consistent current state.
     pub async fn current_state(&self, gun: &Gun) -> Result<Current> {
+        for _ in 0..READ_ATTEMPTS {
+            if let Some(current) = self.try_current_state(gun).await? {
+                return Ok(current);
+            }
+        }
+        Err(ServiceError::Conflict)
+    }
+
+    /// One attempt at [`Repos::current_state`]; `None` when the repository changed under it.
+    async fn try_current_state(&self, gun: &Gun) -> Result<Option<Current>> {
         let Some((timestamp, snapshot)) = self.current_pair(gun).await? else {
-            return Ok(Current::default());
+            return Ok(Some(Current::default()));
         };
         let ts = load(&timestamp)?;
         let snap: Loaded<metadata::Snapshot> = load(&snapshot)?;
@@ -72,6 +103,10 @@ impl Repos {
                 continue;
             };
             let Some(file) = self.file_listed(gun, name, meta).await? else {
+                if role == RoleName::root() {
+                    self.moved_on(gun, &timestamp, "root").await?;
+                    return Ok(None);
+                }
                 continue;
             };
             if role == RoleName::root() {
@@ -85,7 +120,7 @@ impl Repos {
         }
         current.targets = targets;
         current.snapshot = Some(snap);
-        Ok(current)
+        Ok(Some(current))
     }
 
     /// The current version of `role` (`GET …/{role}.json`).

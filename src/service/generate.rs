@@ -118,7 +118,8 @@ pub(super) async fn renew(
         version: version_i64(version)?,
         data: bytes,
     });
-    repos.store.commit_update(gun, &files, now).await?;
+    let base = Some(version_i64(timestamp.signed.signed.version)?);
+    repos.store.commit_update(gun, base, &files, now).await?;
     tracing::info!(gun = %gun, renew_snapshot, "renewed server-signed metadata");
     Ok(())
 }

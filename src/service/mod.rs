@@ -59,6 +59,9 @@ pub enum ServiceError {
     /// Key management failed.
     #[error(transparent)]
     Signing(SigningError),
+    /// A task on the blocking pool panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(String),
 }
 
 impl From<StorageError> for ServiceError {

@@ -18,12 +18,25 @@ impl Repos {
     pub async fn update(&self, gun: &Gun, uploads: BTreeMap<RoleName, Bytes>) -> Result<()> {
         let now = self.clock.now();
         let current = self.current_state(gun).await?;
+        let base = current
+            .timestamp
+            .as_ref()
+            .map(|t| to_i64(t.signed.signed.version))
+            .transpose()?;
         let held = HeldKeys {
             snapshot: self.keys.held_ids(gun, ServerRole::Snapshot).await?,
             timestamp: self.keys.held_ids(gun, ServerRole::Timestamp).await?,
         };
         let roles: Vec<String> = uploads.keys().map(|r| r.to_string()).collect();
-        let plan = validate_update(gun, &current, uploads, &held, now).inspect_err(|e| {
+        // Validation is pure CPU (parsing, hashing, signature checks over up to 24 MiB): it runs
+        // on the blocking pool so that a heavy upload never stalls other requests.
+        let task_gun = gun.clone();
+        let plan = tokio::task::spawn_blocking(move || {
+            validate_update(&task_gun, &current, uploads, &held, now)
+        })
+        .await
+        .map_err(|e| ServiceError::Task(e.to_string()))?
+        .inspect_err(|e| {
             tracing::info!(gun = %gun, ?roles, error = %e, "rejected update");
         })?;
 
@@ -73,7 +86,7 @@ impl Repos {
             version: to_i64(plan.timestamp.version)?,
             data: timestamp,
         });
-        self.store.commit_update(gun, &files, now).await?;
+        self.store.commit_update(gun, base, &files, now).await?;
         tracing::info!(gun = %gun, ?roles, "accepted update");
         Ok(())
     }

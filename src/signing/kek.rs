@@ -130,7 +130,12 @@ pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Resul
     }
     let mut file = options.open(path)?;
     file.write_all(contents)?;
-    file.sync_all()
+    file.sync_all()?;
+    // The new directory entry must survive a power cut too, or a fresh key could replace it.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -156,9 +156,17 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// The highest stored version of a role.
     async fn latest_file(&self, gun: &Gun, role: &str) -> Result<Option<StoredFile>>;
     /// Writes every file in one transaction, or none: [`StorageError::Conflict`] when a role's
-    /// version is not above everything stored for it. A `timestamp` file also appends an
-    /// `update` record to the changefeed.
-    async fn commit_update(&self, gun: &Gun, files: &[NewFile], now: DateTime<Utc>) -> Result<()>;
+    /// version is not above everything stored for it, or when the newest stored timestamp
+    /// version is no longer `base` (the one the update was validated against; `None` for a
+    /// new GUN), as after a concurrent delete. A `timestamp` file also appends an `update`
+    /// record to the changefeed.
+    async fn commit_update(
+        &self,
+        gun: &Gun,
+        base: Option<i64>,
+        files: &[NewFile],
+        now: DateTime<Utc>,
+    ) -> Result<()>;
     /// Removes every file of the GUN; records a `deletion` when anything was removed.
     /// Server keys and changefeed history are kept. Returns whether anything was removed.
     async fn delete_gun(&self, gun: &Gun, now: DateTime<Utc>) -> Result<bool>;

@@ -168,9 +168,24 @@ impl Store for SqliteStore {
     }
 
     #[instrument(skip_all, fields(gun = %gun, files = files.len()))]
-    async fn commit_update(&self, gun: &Gun, files: &[NewFile], now: DateTime<Utc>) -> Result<()> {
+    async fn commit_update(
+        &self,
+        gun: &Gun,
+        base: Option<i64>,
+        files: &[NewFile],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let _writer = self.write.lock().await;
         let mut tx = self.pool.begin().await?;
+        let newest_timestamp: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM tuf_files WHERE gun = ? AND role = 'timestamp'",
+        )
+        .bind(gun.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if newest_timestamp != base {
+            return Err(StorageError::Conflict);
+        }
         let created_at = time_text(now);
         for (i, file) in files.iter().enumerate() {
             if files[..i]

@@ -110,6 +110,15 @@ pub enum Error {
         threshold: u32,
     },
 
+    /// More signatures than [`crate::tuf::verify::MAX_SIGNATURES`].
+    #[error("{role} carries {count} signatures, more than the 32 accepted")]
+    TooManySignatures {
+        /// The role being verified.
+        role: String,
+        /// How many signatures the file carries.
+        count: usize,
+    },
+
     /// JSON nested deeper than [`crate::tuf::cjson::MAX_DEPTH`].
     #[error("JSON nested deeper than {0} levels")]
     TooDeep(usize),

@@ -7,6 +7,10 @@ use crate::tuf::error::Error;
 use crate::tuf::key::{KeyId, PublicKey};
 use crate::tuf::metadata::Signed;
 
+/// The most signatures one file may carry. Real clients write one per key that signs (a root
+/// rotation: two); each is a public-key operation over the whole file.
+pub const MAX_SIGNATURES: usize = 32;
+
 /// Checks that at least `threshold` distinct keys of `role` signed `signed`'s canonical bytes.
 ///
 /// The role's keys are those of `keyids` found in `keys`. Following notary:
@@ -19,7 +23,9 @@ use crate::tuf::metadata::Signed;
 ///
 /// Off-spec, stricter: keys count by their verifying material too (see
 /// [`PublicKey::verifying_material`]), so one key listed under two IDs (say, the same key in two
-/// certificates) cannot meet a threshold of two on its own.
+/// certificates) cannot meet a threshold of two on its own. And the work one file can ask for
+/// is bounded: more than [`MAX_SIGNATURES`] signatures are refused, and each key ID is tried
+/// once, so a flood of bogus signatures naming a listed key costs one verification.
 pub fn verify_threshold<T>(
     signed: &Signed<T>,
     role: &str,
@@ -30,13 +36,19 @@ pub fn verify_threshold<T>(
     if signed.signatures.is_empty() {
         return Err(Error::NoSignatures);
     }
+    if signed.signatures.len() > MAX_SIGNATURES {
+        return Err(Error::TooManySignatures {
+            role: role.to_owned(),
+            count: signed.signatures.len(),
+        });
+    }
     if threshold < 1 {
         return Err(Error::InvalidThreshold {
             role: role.to_owned(),
             threshold,
         });
     }
-    let mut valid_ids: BTreeSet<&KeyId> = BTreeSet::new();
+    let mut tried: BTreeSet<&KeyId> = BTreeSet::new();
     let mut valid_material: BTreeSet<Vec<u8>> = BTreeSet::new();
     for sig in &signed.signatures {
         if !keyids.contains(&sig.keyid) {
@@ -52,7 +64,7 @@ pub fn verify_threshold<T>(
                 computed: computed.to_string(),
             });
         }
-        if valid_ids.contains(&sig.keyid) {
+        if !tried.insert(&sig.keyid) {
             continue;
         }
         if key
@@ -64,7 +76,6 @@ pub fn verify_threshold<T>(
         let Ok(material) = key.verifying_material() else {
             continue;
         };
-        valid_ids.insert(&sig.keyid);
         valid_material.insert(material);
     }
     let valid = valid_material.len();

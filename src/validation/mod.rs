@@ -353,11 +353,40 @@ fn check_targets(
             entry.threshold,
         )
         .map_err(|e| bad(e.to_string()))?;
-        let paths: &[String] = entry.paths.as_deref().unwrap_or(&[]);
+        // A name must be under the paths of this delegation and of every delegation above it.
+        // A name outside them is tolerated only unchanged from the stored version: a narrowed
+        // delegation keeps its old targets, and clients upload them again as they were.
+        let mut chain: Vec<&[String]> = vec![entry.paths.as_deref().unwrap_or(&[])];
+        let mut above = parent.clone();
+        while let Some(grandparent) = above.parent() {
+            let entry = loaded
+                .get(&grandparent)
+                .or_else(|| current.targets.get(&grandparent))
+                .and_then(|t| {
+                    t.signed
+                        .signed
+                        .delegations
+                        .roles
+                        .iter()
+                        .find(|d| d.name == above)
+                })
+                .ok_or_else(|| {
+                    bad(format!(
+                        "tuf: invalid role {above}. delegation does not exist"
+                    ))
+                })?;
+            chain.push(entry.paths.as_deref().unwrap_or(&[]));
+            above = grandparent;
+        }
         let before = current.targets.get(role);
-        for name in targets.signed.targets.keys() {
-            let known = before.is_some_and(|b| b.signed.signed.targets.contains_key(name));
-            if !known && !paths.iter().any(|p| name.starts_with(p.as_str())) {
+        for (name, meta) in &targets.signed.targets {
+            let unchanged = before
+                .and_then(|b| b.signed.signed.targets.get(name))
+                .is_some_and(|old| old == meta);
+            let allowed = chain
+                .iter()
+                .all(|paths| paths.iter().any(|p| name.starts_with(p.as_str())));
+            if !unchanged && !allowed {
                 return Err(bad(format!(
                     "target {name:?} is outside the paths delegated to {role}"
                 )));

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use crate::tuf::error::Error;
-use crate::tuf::metadata::{self, Root, RoleType, Signed, Snapshot, Targets, Timestamp};
+use crate::tuf::metadata::{self, RoleType, Root, Signed, Snapshot, Targets, Timestamp};
 use crate::tuf::role::RoleName;
 
 /// A parsed role together with the exact bytes it came from.

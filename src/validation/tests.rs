@@ -46,7 +46,11 @@ fn current(version: u64) -> Current {
 fn held() -> HeldKeys {
     let root = fixtures::root(SET, 1);
     HeldKeys {
-        timestamp: root.signed.roles["timestamp"].keyids.iter().cloned().collect(),
+        timestamp: root.signed.roles["timestamp"]
+            .keyids
+            .iter()
+            .cloned()
+            .collect(),
         ..HeldKeys::default()
     }
 }
@@ -66,8 +70,14 @@ fn gun() -> Gun {
 #[test]
 fn every_real_client_publish_is_accepted_in_order() {
     for version in 2..7 {
-        let plan = validate_update(&gun(), &current(version), next_update(version), &held(), now())
-            .unwrap_or_else(|e| panic!("publish of version {}: {e}", version + 1));
+        let plan = validate_update(
+            &gun(),
+            &current(version),
+            next_update(version),
+            &held(),
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("publish of version {}: {e}", version + 1));
         assert_eq!(plan.files.len(), 2);
         assert!(plan.snapshot.is_none(), "the client signed the snapshot");
     }

@@ -947,3 +947,149 @@ async fn too_many_parts() {
     let r = refused(&app, &ct, body, StatusCode::BAD_REQUEST, "MALFORMED_UPLOAD").await;
     assert!(r.text().contains("more than 1024 parts"), "{}", r.text());
 }
+
+#[tokio::test]
+async fn nested_delegation_outside_its_ancestors_paths() {
+    let app = TestApp::new().await;
+    let (repo, root, _) = initialised(&app).await;
+    let (a_key, b_key) = (TestKey::ecdsa(), TestKey::ecdsa());
+    let delegation = |key: &TestKey, name: &str, paths: Value| {
+        json!({
+            "keys": {key.id(): key.public_json()},
+            "roles": [{"keyids": [key.id()], "name": name, "paths": paths, "threshold": 1}],
+        })
+    };
+    let t3 = kit::sign(
+        &Repo::targets_signed(3, json!({}), delegation(&a_key, "targets/a", json!(["a/"]))),
+        &[&repo.targets],
+    );
+    // targets/a delegates to targets/a/b with every path: broader than its own a/.
+    let a1 = kit::sign(
+        &Repo::targets_signed(1, json!({}), delegation(&b_key, "targets/a/b", json!([""]))),
+        &[&a_key],
+    );
+    let s3 = repo.snapshot_file(3, &[("root", &root), ("targets", &t3), ("targets/a", &a1)]);
+    let r = app
+        .publish(
+            GUN,
+            &[("targets", &t3), ("targets/a", &a1), ("snapshot", &s3)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let publish_b = |targets: Value| {
+        let b1 = kit::sign(
+            &Repo::targets_signed(1, targets, no_delegations()),
+            &[&b_key],
+        );
+        let s4 = repo.snapshot_file(
+            4,
+            &[
+                ("root", &root),
+                ("targets", &t3),
+                ("targets/a", &a1),
+                ("targets/a/b", &b1),
+            ],
+        );
+        (b1, s4)
+    };
+    let (b1, s4) = publish_b(json!({"x/evil": kit::target(b"x")}));
+    rejected(
+        &app,
+        &[("targets/a/b", &b1), ("snapshot", &s4)],
+        "ErrBadTargets",
+        "outside the paths delegated to targets/a/b",
+    )
+    .await;
+    let (b1, s4) = publish_b(json!({"a/fine": kit::target(b"x")}));
+    let r = app
+        .publish(GUN, &[("targets/a/b", &b1), ("snapshot", &s4)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+#[tokio::test]
+async fn narrowed_delegation_keeps_old_targets_unchanged_only() {
+    let app = TestApp::new().await;
+    let (repo, root, t3, releases) = with_releases(&app).await;
+    let (r1, s4) = delegated_update(
+        &repo,
+        &root,
+        &t3,
+        "targets/releases",
+        json!({"app/v1": kit::target(b"1")}),
+        &releases,
+    );
+    let r = app
+        .publish(GUN, &[("targets/releases", &r1), ("snapshot", &s4)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // The administrator narrows targets/releases to new/.
+    let narrowed = json!({
+        "keys": {releases.id(): releases.public_json()},
+        "roles": [{"keyids": [releases.id()], "name": "targets/releases", "paths": ["new/"], "threshold": 1}],
+    });
+    let t5 = kit::sign(
+        &Repo::targets_signed(5, json!({}), narrowed),
+        &[&repo.targets],
+    );
+    let s5 = repo.snapshot_file(
+        5,
+        &[("root", &root), ("targets", &t5), ("targets/releases", &r1)],
+    );
+    let r = app
+        .publish(GUN, &[("targets", &t5), ("snapshot", &s5)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let next = |targets: Value| {
+        let file = kit::sign(
+            &Repo::targets_signed(2, targets, no_delegations()),
+            &[&releases],
+        );
+        let s = repo.snapshot_file(
+            6,
+            &[
+                ("root", &root),
+                ("targets", &t5),
+                ("targets/releases", &file),
+            ],
+        );
+        (file, s)
+    };
+    // The old name with another digest is a new claim outside the paths.
+    let (file, s) = next(json!({"app/v1": kit::target(b"changed"), "new/a": kit::target(b"a")}));
+    rejected(
+        &app,
+        &[("targets/releases", &file), ("snapshot", &s)],
+        "ErrBadTargets",
+        "\"app/v1\" is outside the paths",
+    )
+    .await;
+    // Unchanged, it is carried along.
+    let (file, s) = next(json!({"app/v1": kit::target(b"1"), "new/a": kit::target(b"a")}));
+    let r = app
+        .publish(GUN, &[("targets/releases", &file), ("snapshot", &s)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+#[tokio::test]
+async fn signature_flood() {
+    let app = TestApp::new().await;
+    let (repo, root, _) = initialised(&app).await;
+    let signed = Repo::targets_signed(3, json!({"a": kit::target(b"a")}), no_delegations());
+    let good = kit::sign(&signed, &[&repo.targets]);
+    let mut doc: Value = serde_json::from_slice(&good).expect("json");
+    let mut bogus = doc["signatures"][0].clone();
+    bogus["sig"] = json!(B64.encode([7u8; 64]));
+    // 33 signatures naming the targets key: more than any client writes.
+    doc["signatures"] = Value::Array(vec![bogus; 33]);
+    let flood = serde_json::to_vec(&doc).expect("json");
+    let s = repo.snapshot_file(3, &[("root", &root), ("targets", &flood)]);
+    rejected(
+        &app,
+        &[("targets", &flood), ("snapshot", &s)],
+        "ErrBadTargets",
+        "more than the 32 accepted",
+    )
+    .await;
+}

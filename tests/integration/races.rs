@@ -155,3 +155,51 @@ async fn many_clients_ask_one_gun_for_its_key() {
         assert_eq!(keys[GUN].len(), 1, "200 clients at once get one {role} key");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_racing_a_publish_leaves_a_usable_repository() {
+    let app = TestApp::new().await;
+    for round in 0..20 {
+        let (repo, root, _) = initialised(&app).await;
+        let t = repo.targets_file(3, json!({"x": kit::target(b"x")}));
+        let s = repo.snapshot_file(3, &[("root", &root), ("targets", &t)]);
+        let (ct, body) = multipart(&[("targets", &t), ("snapshot", &s)]);
+        let path = format!("/v2/{GUN}/_trust/tuf/");
+        let responses = all_at_once(
+            &app,
+            vec![
+                (Method::POST, path.clone(), Some(ct), body),
+                (Method::DELETE, path, None, Vec::new()),
+            ],
+        )
+        .await;
+        assert!(
+            [StatusCode::OK, StatusCode::BAD_REQUEST].contains(&responses[0].status),
+            "round {round}: publish got {} {}",
+            responses[0].status,
+            responses[0].text()
+        );
+        assert_eq!(responses[1].status, StatusCode::OK, "round {round}: delete");
+        // Whatever the order, the repository is either gone or whole: never half there.
+        let ts = app
+            .get(&format!("/v2/{GUN}/_trust/tuf/timestamp.json"))
+            .await;
+        let targets = app.get(&format!("/v2/{GUN}/_trust/tuf/targets.json")).await;
+        assert!(
+            (ts.status, targets.status) == (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
+                || (ts.status, targets.status) == (StatusCode::OK, StatusCode::OK),
+            "round {round}: timestamp {} targets {}",
+            ts.status,
+            targets.status
+        );
+        let r = app
+            .request(
+                Method::DELETE,
+                &format!("/v2/{GUN}/_trust/tuf/"),
+                None,
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+}

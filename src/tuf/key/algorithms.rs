@@ -50,15 +50,39 @@ pub(super) fn verify(key: &PublicKey, method: &str, msg: &[u8], sig: &[u8]) -> R
     }
 }
 
-/// See [`PublicKey::verifying_material`].
+/// See [`PublicKey::verifying_material`]: the key itself, whatever its encoding. An RSA key is
+/// its modulus and exponent (its SubjectPublicKeyInfo may carry NULL parameters or none), an
+/// ECDSA key its curve and point, wherever they were found (bare, PEM, certificate).
 pub(super) fn material(key: &PublicKey) -> Result<Vec<u8>, Error> {
-    match key.keytype() {
-        KeyType::Ed25519 => Ok(key.public_bytes().to_vec()),
+    let der = match key.keytype() {
+        KeyType::Ed25519 => return Ok([b"ed25519:", key.public_bytes()].concat()),
         KeyType::Rsa => match pem::first_block(key.public_bytes()) {
-            Some(block) => Ok(block.der),
-            None => Ok(key.public_bytes().to_vec()),
+            Some(block) => block.der,
+            None => key.public_bytes().to_vec(),
         },
-        _ => spki_der(key),
+        _ => spki_der(key)?,
+    };
+    let spki = parse_spki(&der)?;
+    let trim = |n: &[u8]| {
+        n.iter()
+            .skip_while(|&&b| b == 0)
+            .copied()
+            .collect::<Vec<u8>>()
+    };
+    match spki.parsed() {
+        Ok(ParsedKey::RSA(rsa)) => {
+            Ok([&b"rsa:"[..], &trim(rsa.modulus), b":", &trim(rsa.exponent)].concat())
+        }
+        Ok(ParsedKey::EC(point)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .map(|p| p.data.to_vec())
+                .unwrap_or_default();
+            Ok([&b"ec:"[..], &curve, b":", point.data()].concat())
+        }
+        _ => Ok(der),
     }
 }
 

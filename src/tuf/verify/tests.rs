@@ -100,15 +100,41 @@ fn unknown_keys_are_ignored() {
 
 #[test]
 fn bad_signatures_and_unknown_methods_are_skipped() {
-    let (a, b) = (TestKey::p256(), TestKey::ed25519());
-    let (keys, ids) = role(&[&a, &b]);
+    let (a, b, c) = (TestKey::p256(), TestKey::ed25519(), TestKey::p256());
+    let (keys, ids) = role(&[&a, &b, &c]);
     let mut broken = a.signature(&body());
     broken.sig[5] ^= 1;
     let mut odd_method = b.signature(&body());
     odd_method.method = "hmac".to_owned();
-    let doc = signed(&[broken.clone(), odd_method, b.signature(&body())]);
-    verify_threshold(&doc, "snapshot", &keys, &ids, 1).expect("b's good signature suffices");
+    let doc = signed(&[broken, odd_method, c.signature(&body())]);
+    verify_threshold(&doc, "snapshot", &keys, &ids, 1).expect("c's good signature suffices");
     verify_threshold(&doc, "snapshot", &keys, &ids, 2).expect_err("only one good signature");
+}
+
+#[test]
+fn each_key_id_gets_one_attempt() {
+    let a = TestKey::p256();
+    let (keys, ids) = role(&[&a]);
+    let mut broken = a.signature(&body());
+    broken.sig[5] ^= 1;
+    let good = a.signature(&body());
+    // A flood of bogus signatures naming a listed key costs one verification, not one each.
+    let doc = signed(&[broken.clone(), good.clone()]);
+    verify_threshold(&doc, "snapshot", &keys, &ids, 1).expect_err("a's one attempt failed");
+    let doc = signed(&[good, broken]);
+    verify_threshold(&doc, "snapshot", &keys, &ids, 1).expect("a's one attempt succeeded");
+}
+
+#[test]
+fn too_many_signatures_are_refused() {
+    let a = TestKey::p256();
+    let (keys, ids) = role(&[&a]);
+    let sig = a.signature(&body());
+    let doc = signed(&vec![sig; MAX_SIGNATURES + 1]);
+    assert!(matches!(
+        verify_threshold(&doc, "snapshot", &keys, &ids, 1),
+        Err(Error::TooManySignatures { count: 33, .. })
+    ));
 }
 
 #[test]
@@ -165,4 +191,39 @@ fn one_key_under_two_ids_counts_once() {
     verify_threshold(&doc, "root", &keys, &ids, 1).expect("both signatures are valid");
     verify_threshold(&doc, "root", &keys, &ids, 2)
         .expect_err("one key under two IDs must count once");
+}
+
+#[test]
+fn one_rsa_key_in_two_encodings_is_one_key() {
+    // The RSA certificate of the fixtures' targets/qa, and the same key as a bare public key
+    // whose AlgorithmIdentifier omits the NULL parameters (a second valid DER encoding).
+    let cert_key = crate::tuf::fixtures::key_pool("delegations")
+        .into_values()
+        .find(|k| k.keytype() == KeyType::RsaX509)
+        .expect("the fixtures hold an RSA certificate");
+    let block = crate::tuf::pem::first_block(cert_key.public_bytes()).expect("PEM");
+    let (_, cert) = x509_parser::parse_x509_certificate(&block.der).expect("certificate");
+    let spki = cert.public_key().raw.to_vec();
+    const WITH_NULL: &[u8] = b"\x30\x0d\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01\x05\x00";
+    const WITHOUT: &[u8] = b"\x30\x0b\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01";
+    assert_eq!(
+        &spki[4..4 + WITH_NULL.len()],
+        WITH_NULL,
+        "SEQUENCE, long form, then the algorithm"
+    );
+    let outer = u16::from_be_bytes([spki[2], spki[3]]) - 2;
+    let mut other = vec![0x30, 0x82];
+    other.extend_from_slice(&outer.to_be_bytes());
+    other.extend_from_slice(WITHOUT);
+    other.extend_from_slice(&spki[4 + WITH_NULL.len()..]);
+    let bare = PublicKey::new(
+        KeyType::Rsa,
+        crate::tuf::pem::encode("PUBLIC KEY", &other).into_bytes(),
+    );
+    assert_ne!(bare.id(), cert_key.id());
+    assert_eq!(
+        bare.verifying_material().expect("parses"),
+        cert_key.verifying_material().expect("parses"),
+        "one key, however it is encoded, counts once"
+    );
 }
