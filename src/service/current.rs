@@ -6,6 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
+use super::cache::Entry;
 use super::{generate, lifetimes, Repos, Result, ServiceError};
 use crate::gun::Gun;
 use crate::storage::StoredFile;
@@ -123,32 +126,63 @@ impl Repos {
         Ok(Some(current))
     }
 
-    /// The current version of `role` (`GET …/{role}.json`).
+    /// The current version of `role` (`GET …/{role}.json`), from the cache when it may be
+    /// served (see [`super::cache`]).
     ///
-    /// For `timestamp` and `snapshot` this first renews what the server signs when it has
-    /// expired or is about to (brief §6.4, with a refresh margin the reference lacks).
+    /// The timestamp and snapshot are first renewed when what the server signs has expired or
+    /// is about to (brief §6.4, with a refresh margin the reference lacks).
     pub async fn current_role(&self, gun: &Gun, role: &RoleName) -> Result<StoredFile> {
+        let now = self.clock.now();
+        let entry = match self.cache.get(gun, now) {
+            Some(entry) => entry,
+            None => self.load_entry(gun).await?,
+        };
+        if *role == RoleName::timestamp() {
+            return Ok(entry.timestamp.clone());
+        }
+        if *role == RoleName::snapshot() {
+            return Ok(entry.snapshot.clone());
+        }
+        if let Some(file) = entry.role(role.as_str()) {
+            return Ok(file);
+        }
+        let sha = entry
+            .listed
+            .get(role.as_str())
+            .ok_or(ServiceError::NotFound)?;
+        let file = self
+            .store
+            .file_by_checksum(gun, role.as_str(), sha)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        entry.keep_role(&file);
+        Ok(file)
+    }
+
+    /// Walks (and renews if needed) the current timestamp and snapshot, and caches the result
+    /// unless a write happened meanwhile.
+    async fn load_entry(&self, gun: &Gun) -> Result<Arc<Entry>> {
+        let epoch = self.cache.epoch();
         let Some((timestamp, snapshot)) = self.current_pair(gun).await? else {
             return Err(ServiceError::NotFound);
         };
-        if *role == RoleName::timestamp() || *role == RoleName::snapshot() {
-            let (timestamp, snapshot) = self.refresh(gun, timestamp, snapshot).await?;
-            return Ok(if *role == RoleName::timestamp() {
-                timestamp
-            } else {
-                snapshot
-            });
-        }
+        let (timestamp, snapshot) = self.refresh(gun, timestamp, snapshot).await?;
+        let ts: Loaded<metadata::Timestamp> = load(&timestamp)?;
         let snap: Loaded<metadata::Snapshot> = load(&snapshot)?;
-        let meta = snap
+        let fresh_until = std::cmp::min(
+            ts.signed.signed.expires.at() - lifetimes::timestamp_refresh_margin(),
+            snap.signed.signed.expires.at(),
+        );
+        let listed = snap
             .signed
             .signed
             .meta
-            .get(role.as_str())
-            .ok_or(ServiceError::NotFound)?;
-        self.file_listed(gun, role.as_str(), meta)
-            .await?
-            .ok_or(ServiceError::NotFound)
+            .iter()
+            .filter_map(|(name, meta)| hex_sha256(meta).map(|sha| (name.clone(), sha)))
+            .collect();
+        let entry = Arc::new(Entry::new(timestamp, snapshot, listed, fresh_until));
+        self.cache.put(gun, entry.clone(), epoch);
+        Ok(entry)
     }
 
     /// Renews an expired snapshot (when the server holds its key) and an expired or

@@ -120,6 +120,7 @@ pub(super) async fn renew(
     });
     let base = Some(version_i64(timestamp.signed.signed.version)?);
     repos.store.commit_update(gun, base, &files, now).await?;
+    repos.cache.invalidate(gun);
     tracing::info!(gun = %gun, renew_snapshot, "renewed server-signed metadata");
     Ok(())
 }

@@ -3,9 +3,12 @@
 //! It reads the consistent current state from storage, runs the pure validator, has the
 //! server's keys sign what the server generates, and commits everything in one transaction.
 
+mod cache;
 mod current;
 mod generate;
 mod update;
+
+pub use cache::{DEFAULT_MAX_ENTRIES as DEFAULT_CACHE_ENTRIES, DEFAULT_TTL as DEFAULT_CACHE_TTL};
 
 use crate::clock::SharedClock;
 use crate::gun::Gun;
@@ -90,6 +93,7 @@ pub struct Repos {
     store: SharedStore,
     keys: ServerKeys,
     clock: SharedClock,
+    cache: cache::CurrentCache,
 }
 
 impl std::fmt::Debug for Repos {
@@ -103,7 +107,19 @@ impl std::fmt::Debug for Repos {
 impl Repos {
     /// A service over `store`, with server keys in `keys`.
     pub fn new(store: SharedStore, keys: ServerKeys, clock: SharedClock) -> Repos {
-        Repos { store, keys, clock }
+        Repos {
+            store,
+            keys,
+            clock,
+            cache: cache::CurrentCache::new(DEFAULT_CACHE_TTL, DEFAULT_CACHE_ENTRIES),
+        }
+    }
+
+    /// The same service with another current-files cache: entries live at most `ttl` (zero
+    /// turns the cache off), and at most `max_entries` repositories are kept.
+    pub fn with_cache(mut self, ttl: std::time::Duration, max_entries: usize) -> Repos {
+        self.cache = cache::CurrentCache::new(ttl, max_entries);
+        self
     }
 
     /// The store, for health checks.
@@ -154,6 +170,7 @@ impl Repos {
     /// Removes every file of the GUN.
     pub async fn delete(&self, gun: &Gun) -> Result<()> {
         let removed = self.store.delete_gun(gun, self.clock.now()).await?;
+        self.cache.invalidate(gun);
         if removed {
             tracing::info!(gun = %gun, "deleted repository");
         }

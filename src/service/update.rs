@@ -87,6 +87,7 @@ impl Repos {
             data: timestamp,
         });
         self.store.commit_update(gun, base, &files, now).await?;
+        self.cache.invalidate(gun);
         tracing::info!(gun = %gun, ?roles, "accepted update");
         Ok(())
     }

@@ -128,6 +128,9 @@ pub enum StorageError {
     /// Anything else the database reported.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The transaction this update was written in with others failed.
+    #[error("commit failed: {0}")]
+    Batch(String),
     /// The schema could not be brought up to date.
     #[error("migration failed: {0}")]
     Migration(String),

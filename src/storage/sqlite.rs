@@ -2,9 +2,11 @@
 //!
 //! SQLite allows one writer at a time. Writes go through one async mutex so a transaction never
 //! has to upgrade from reader to writer under contention (which SQLite answers with BUSY);
-//! reads run in parallel on the pool thanks to WAL.
+//! reads run in parallel on the pool thanks to WAL. Updates are written by one task that
+//! commits all waiting updates together ([`group_commit`]).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,16 +17,19 @@ use tokio::sync::Mutex;
 use tracing::instrument;
 
 use super::{
-    migrate, sha256_hex, Change, ChangeCategory, ChangePage, NewFile, Result, StorageError, Store,
-    StoredFile, StoredKey,
+    migrate, Change, ChangeCategory, ChangePage, NewFile, Result, StorageError, Store, StoredFile,
+    StoredKey,
 };
 use crate::gun::Gun;
+
+mod group_commit;
 
 /// A store in one SQLite database file.
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: Pool<Sqlite>,
-    write: Mutex<()>,
+    write: Arc<Mutex<()>>,
+    commits: tokio::sync::mpsc::Sender<group_commit::Job>,
 }
 
 impl SqliteStore {
@@ -43,9 +48,12 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         migrate::run_sqlite(&pool, migrate::SQLITE).await?;
+        let write = Arc::new(Mutex::new(()));
+        let commits = group_commit::start(pool.clone(), Arc::clone(&write));
         Ok(SqliteStore {
             pool,
-            write: Mutex::new(()),
+            write,
+            commits,
         })
     }
 }
@@ -175,63 +183,17 @@ impl Store for SqliteStore {
         files: &[NewFile],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let _writer = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let newest_timestamp: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(version) FROM tuf_files WHERE gun = ? AND role = 'timestamp'",
-        )
-        .bind(gun.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        if newest_timestamp != base {
-            return Err(StorageError::Conflict);
-        }
-        let created_at = time_text(now);
-        for (i, file) in files.iter().enumerate() {
-            if files[..i]
-                .iter()
-                .any(|f| f.role == file.role && f.version == file.version)
-            {
-                return Err(StorageError::Conflict);
-            }
-            let newest: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM tuf_files WHERE gun = ? AND role = ?")
-                    .bind(gun.as_str())
-                    .bind(&file.role)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if newest.is_some_and(|v| v >= file.version) {
-                return Err(StorageError::Conflict);
-            }
-            let sha256 = sha256_hex(&file.data);
-            sqlx::query(
-                "INSERT INTO tuf_files (created_at, gun, role, version, data, sha256) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&created_at)
-            .bind(gun.as_str())
-            .bind(&file.role)
-            .bind(file.version)
-            .bind(file.data.as_ref())
-            .bind(&sha256)
-            .execute(&mut *tx)
-            .await
-            .map_err(conflict_on_unique)?;
-            if file.role == "timestamp" {
-                sqlx::query(
-                    "INSERT INTO changefeed (created_at, gun, version, sha256, category) \
-                     VALUES (?, ?, ?, ?, 'update')",
-                )
-                .bind(&created_at)
-                .bind(gun.as_str())
-                .bind(file.version)
-                .bind(&sha256)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = group_commit::Job {
+            gun: gun.clone(),
+            base,
+            files: files.to_vec(),
+            now,
+            reply,
+        };
+        let closed = || StorageError::Batch("the commit writer has stopped".into());
+        self.commits.send(job).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 
     #[instrument(skip_all, fields(gun = %gun))]

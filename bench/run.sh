@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Benchmarks notarium side by side with the Go notary-server and nginx on this machine, and
+# prints one table with ratios (see README.md). Arguments go to the harness:
+#   bash bench/run.sh                    # the full run (about 15 minutes on 2 cores)
+#   bash bench/run.sh --quick            # a smoke of the harness, not a measurement
+#   bash bench/run.sh --out table.md --sections reads,publishes
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v notary-server >/dev/null 2>&1 || need+=(notary)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+profile=${BENCH_PROFILE:-release}
+target=${CARGO_TARGET_DIR:-$PWD/target}
+flag=()
+[ "$profile" = release ] && flag=(--release)
+cargo build ${flag[@]+"${flag[@]}"} --locked --bin notarium
+cargo build ${flag[@]+"${flag[@]}"} --locked --manifest-path bench/Cargo.toml --target-dir "$target"
+profile_dir=$([ "$profile" = release ] && echo release || echo debug)
+exec "$target/$profile_dir/notarium-bench" --notarium "$target/$profile_dir/notarium" "$@"

@@ -1,0 +1,208 @@
+//! The current files of recently read repositories, kept in memory.
+//!
+//! Reads dominate: every client pull starts with `timestamp.json`. Walking timestamp → snapshot
+//! → role in the database and parsing both on every request is most of a read's cost, so the
+//! walk's result is kept per GUN and served as stored bytes until one of three things happens:
+//! this process writes to the GUN (exact invalidation), the entry is older than the time to
+//! live (which bounds staleness when another process writes the same database), or the
+//! timestamp reaches its refresh margin or the snapshot expires (so renewal still happens on
+//! read).
+//!
+//! A read that overlapped a write must not store what it read: every write bumps an epoch, and
+//! an entry is only kept if the epoch did not move while it was being read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::gun::Gun;
+use crate::storage::StoredFile;
+
+/// How long an entry is served without looking at the database again, by default.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
+/// How many repositories are kept, by default.
+pub const DEFAULT_MAX_ENTRIES: usize = 16_384;
+
+/// One repository's current files.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) timestamp: StoredFile,
+    pub(crate) snapshot: StoredFile,
+    /// Role name → hex SHA-256 the snapshot lists.
+    pub(crate) listed: BTreeMap<String, String>,
+    /// Roles read so far, by name.
+    roles: Mutex<HashMap<String, StoredFile>>,
+    /// Serve until then (the timestamp's refresh point or the snapshot's expiry).
+    fresh_until: DateTime<Utc>,
+    loaded_at: Instant,
+}
+
+impl Entry {
+    pub(crate) fn new(
+        timestamp: StoredFile,
+        snapshot: StoredFile,
+        listed: BTreeMap<String, String>,
+        fresh_until: DateTime<Utc>,
+    ) -> Entry {
+        Entry {
+            timestamp,
+            snapshot,
+            listed,
+            roles: Mutex::new(HashMap::new()),
+            fresh_until,
+            loaded_at: Instant::now(),
+        }
+    }
+
+    /// A role read before.
+    pub(crate) fn role(&self, name: &str) -> Option<StoredFile> {
+        self.roles.lock().ok()?.get(name).cloned()
+    }
+
+    /// Keeps a role read from the database (only ever the file `listed` names).
+    pub(crate) fn keep_role(&self, file: &StoredFile) {
+        if let Ok(mut roles) = self.roles.lock() {
+            roles.insert(file.role.clone(), file.clone());
+        }
+    }
+}
+
+/// The cache; one per process.
+#[derive(Debug)]
+pub(crate) struct CurrentCache {
+    entries: Mutex<HashMap<Gun, Arc<Entry>>>,
+    epoch: AtomicU64,
+    ttl: Duration,
+    max_entries: usize,
+}
+
+impl CurrentCache {
+    pub(crate) fn new(ttl: Duration, max_entries: usize) -> CurrentCache {
+        CurrentCache {
+            entries: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
+            ttl,
+            max_entries,
+        }
+    }
+
+    /// The entry for `gun` if it may still be served at `now`.
+    pub(crate) fn get(&self, gun: &Gun, now: DateTime<Utc>) -> Option<Arc<Entry>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entry = self.entries.lock().ok()?.get(gun).cloned()?;
+        (entry.loaded_at.elapsed() < self.ttl && now < entry.fresh_until).then_some(entry)
+    }
+
+    /// The epoch to pass to [`CurrentCache::put`] for a read starting now.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Keeps `entry` unless a write happened since `epoch` was taken.
+    pub(crate) fn put(&self, gun: &Gun, entry: Arc<Entry>, epoch: u64) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        // Checked under the lock that `invalidate` also takes, so a write cannot slip between.
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        if entries.len() >= self.max_entries {
+            let ttl = self.ttl;
+            entries.retain(|_, e| e.loaded_at.elapsed() < ttl);
+            if entries.len() >= self.max_entries {
+                entries.clear();
+            }
+        }
+        entries.insert(gun.clone(), entry);
+    }
+
+    /// Forgets `gun` after this process wrote to it.
+    pub(crate) fn invalidate(&self, gun: &Gun) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            entries.remove(gun);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn file(role: &str) -> StoredFile {
+        StoredFile {
+            role: role.to_owned(),
+            version: 1,
+            data: Bytes::from_static(b"{}"),
+            sha256: String::new(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    fn entry(fresh_until: DateTime<Utc>) -> Arc<Entry> {
+        Arc::new(Entry::new(
+            file("timestamp"),
+            file("snapshot"),
+            BTreeMap::new(),
+            fresh_until,
+        ))
+    }
+
+    fn gun(name: &str) -> Gun {
+        Gun::parse(name).expect("valid GUN")
+    }
+
+    #[test]
+    fn a_write_during_a_read_keeps_the_read_out() {
+        let cache = CurrentCache::new(Duration::from_secs(60), 10);
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let later = now + chrono::Duration::days(1);
+        let epoch = cache.epoch();
+        cache.invalidate(&gun("a"));
+        cache.put(&gun("a"), entry(later), epoch);
+        assert!(cache.get(&gun("a"), now).is_none());
+        let epoch = cache.epoch();
+        cache.put(&gun("a"), entry(later), epoch);
+        assert!(cache.get(&gun("a"), now).is_some());
+        cache.invalidate(&gun("a"));
+        assert!(cache.get(&gun("a"), now).is_none());
+    }
+
+    #[test]
+    fn stale_entries_are_not_served() {
+        let cache = CurrentCache::new(Duration::from_secs(60), 10);
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        cache.put(&gun("a"), entry(now), cache.epoch());
+        assert!(cache.get(&gun("a"), now).is_none(), "at its refresh point");
+        let off = CurrentCache::new(Duration::ZERO, 10);
+        off.put(
+            &gun("a"),
+            entry(now + chrono::Duration::days(1)),
+            off.epoch(),
+        );
+        assert!(
+            off.get(&gun("a"), now).is_none(),
+            "a zero TTL turns caching off"
+        );
+    }
+
+    #[test]
+    fn the_number_of_entries_is_bounded() {
+        let cache = CurrentCache::new(Duration::from_secs(60), 3);
+        let later = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(1);
+        for i in 0..10 {
+            cache.put(&gun(&format!("g{i}")), entry(later), cache.epoch());
+        }
+        assert!(cache.entries.lock().expect("lock").len() <= 3);
+    }
+}
