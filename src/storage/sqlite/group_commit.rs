@@ -89,12 +89,25 @@ async fn try_write_batch(pool: &Pool<Sqlite>, jobs: &[Job]) -> Result<Vec<Result
 /// version above what is stored; then every file and a changefeed record.
 async fn apply(conn: &mut SqliteConnection, job: &Job) -> Result<()> {
     let gun = job.gun.as_str();
-    let newest: Vec<(String, i64)> =
-        sqlx::query_as("SELECT role, MAX(version) FROM tuf_files WHERE gun = ? GROUP BY role")
-            .bind(gun)
-            .fetch_all(&mut *conn)
-            .await?;
-    let newest_of = |role: &str| newest.iter().find(|(r, _)| r == role).map(|(_, v)| *v);
+    // The newest version of the timestamp and of every role written, in one statement; each
+    // MAX is one index lookup, however many versions are stored.
+    let mut roles: Vec<&str> = vec!["timestamp"];
+    for file in &job.files {
+        if !roles.contains(&file.role.as_str()) {
+            roles.push(&file.role);
+        }
+    }
+    let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+        "SELECT column1, (SELECT MAX(version) FROM tuf_files WHERE gun = ",
+    );
+    query.push_bind(gun);
+    query.push(" AND role = column1) FROM (");
+    query.push_values(&roles, |mut row, role| {
+        row.push_bind(*role);
+    });
+    query.push(")");
+    let newest: Vec<(String, Option<i64>)> = query.build_query_as().fetch_all(&mut *conn).await?;
+    let newest_of = |role: &str| newest.iter().find(|(r, _)| r == role).and_then(|(_, v)| *v);
     if newest_of("timestamp") != job.base {
         return Err(StorageError::Conflict);
     }
