@@ -1,9 +1,11 @@
 //! A small kit that builds and signs notary-dialect metadata with throwaway keys.
 //!
-//! Deliberately independent of `notarium::tuf`: it writes JSON with serde_json (whose maps are
-//! sorted by key bytes and which, for the ASCII data used here, produces notary's canonical
-//! bytes) so the server's own canonical encoder and verifier are checked against a second
-//! implementation.
+//! Canonical bytes come from our own TUF model (`notarium::tuf::cjson`), and every time they are
+//! also compared with a second, independent encoding (serde_json, whose maps are sorted by key
+//! bytes and which, for the ASCII, integer-only data made here, writes notary's canonical form),
+//! so the kit cannot share a bug with the encoder it tests. The floats of the non-canonical
+//! attacks are the exception: those files must carry the float as written, so they are built
+//! and signed from serde_json's bytes.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -161,9 +163,30 @@ pub fn key_id(key: &Value) -> String {
     hex::encode(digest(&SHA256, &canonical(key)))
 }
 
-/// Canonical bytes of a value (valid for the ASCII, integer-only data this kit makes).
+/// Canonical bytes of a value, by our TUF model, checked against serde_json's.
 pub fn canonical(value: &Value) -> Vec<u8> {
-    serde_json::to_vec(value).expect("serialize")
+    let independent = serde_json::to_vec(value).expect("serialize");
+    if has_float(value) {
+        // The non-canonical attacks: the file must carry the float as written (3.0, 1.5),
+        // which canonical JSON would rewrite or refuse.
+        return independent;
+    }
+    let parsed = notarium::tuf::cjson::parse(&independent).expect("serde_json writes valid JSON");
+    let ours = notarium::tuf::cjson::encode(&parsed).expect("integer-only values encode");
+    assert_eq!(
+        ours, independent,
+        "our canonical JSON and the independent encoding disagree"
+    );
+    ours
+}
+
+fn has_float(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(items) => items.iter().any(has_float),
+        Value::Object(members) => members.values().any(has_float),
+        _ => false,
+    }
 }
 
 /// A signed file: `{"signed":…,"signatures":[…]}` signed by every key in `keys`.
