@@ -21,6 +21,14 @@ fn load<T: RoleType + serde::de::DeserializeOwned>(file: &StoredFile) -> Result<
         .map_err(|e| ServiceError::Corrupt(format!("{}: {e}", file.role)))
 }
 
+/// The current timestamp and the snapshot it lists, stored and parsed (each parsed once).
+struct Pair {
+    timestamp: StoredFile,
+    ts: Loaded<metadata::Timestamp>,
+    snapshot: StoredFile,
+    snap: Loaded<metadata::Snapshot>,
+}
+
 /// How often a read that raced a write is tried again before the request gets a conflict.
 const READ_ATTEMPTS: usize = 3;
 
@@ -47,7 +55,7 @@ impl Repos {
     /// The reads are separate queries, so a delete or an update can land between them; a
     /// listed file that is missing is read again from a fresh timestamp, and only a file
     /// missing under an unchanged timestamp is corruption.
-    async fn current_pair(&self, gun: &Gun) -> Result<Option<(StoredFile, StoredFile)>> {
+    async fn current_pair(&self, gun: &Gun) -> Result<Option<Pair>> {
         for _ in 0..READ_ATTEMPTS {
             let Some(timestamp) = self.store.latest_file(gun, "timestamp").await? else {
                 return Ok(None);
@@ -60,7 +68,15 @@ impl Repos {
                 .get("snapshot")
                 .ok_or_else(|| ServiceError::Corrupt("timestamp lists no snapshot".into()))?;
             match self.file_listed(gun, "snapshot", meta).await? {
-                Some(snapshot) => return Ok(Some((timestamp, snapshot))),
+                Some(snapshot) => {
+                    let snap = load(&snapshot)?;
+                    return Ok(Some(Pair {
+                        timestamp,
+                        ts,
+                        snapshot,
+                        snap,
+                    }));
+                }
                 None => self.moved_on(gun, &timestamp, "snapshot").await?,
             }
         }
@@ -91,11 +107,15 @@ impl Repos {
 
     /// One attempt at [`Repos::current_state`]; `None` when the repository changed under it.
     async fn try_current_state(&self, gun: &Gun) -> Result<Option<Current>> {
-        let Some((timestamp, snapshot)) = self.current_pair(gun).await? else {
+        let Some(Pair {
+            timestamp,
+            ts,
+            snap,
+            ..
+        }) = self.current_pair(gun).await?
+        else {
             return Ok(Some(Current::default()));
         };
-        let ts = load(&timestamp)?;
-        let snap: Loaded<metadata::Snapshot> = load(&snapshot)?;
         let mut current = Current {
             timestamp: Some(ts),
             ..Current::default()
@@ -163,12 +183,15 @@ impl Repos {
     /// unless a write happened meanwhile.
     async fn load_entry(&self, gun: &Gun) -> Result<Arc<Entry>> {
         let epoch = self.cache.epoch();
-        let Some((timestamp, snapshot)) = self.current_pair(gun).await? else {
+        let Some(pair) = self.current_pair(gun).await? else {
             return Err(ServiceError::NotFound);
         };
-        let (timestamp, snapshot) = self.refresh(gun, timestamp, snapshot).await?;
-        let ts: Loaded<metadata::Timestamp> = load(&timestamp)?;
-        let snap: Loaded<metadata::Snapshot> = load(&snapshot)?;
+        let Pair {
+            timestamp,
+            ts,
+            snapshot,
+            snap,
+        } = self.refresh(gun, pair).await?;
         let fresh_until = std::cmp::min(
             ts.signed.signed.expires.at() - lifetimes::timestamp_refresh_margin(),
             snap.signed.signed.expires.at(),
@@ -187,20 +210,13 @@ impl Repos {
 
     /// Renews an expired snapshot (when the server holds its key) and an expired or
     /// nearly expired timestamp; returns the pair to serve.
-    async fn refresh(
-        &self,
-        gun: &Gun,
-        timestamp: StoredFile,
-        snapshot: StoredFile,
-    ) -> Result<(StoredFile, StoredFile)> {
+    async fn refresh(&self, gun: &Gun, pair: Pair) -> Result<Pair> {
         let now = self.clock.now();
-        let ts: Loaded<metadata::Timestamp> = load(&timestamp)?;
-        let snap: Loaded<metadata::Snapshot> = load(&snapshot)?;
-        let snapshot_expired = snap.signed.signed.expires.at() <= now;
+        let snapshot_expired = pair.snap.signed.signed.expires.at() <= now;
         let timestamp_stale =
-            ts.signed.signed.expires.at() - lifetimes::timestamp_refresh_margin() <= now;
+            pair.ts.signed.signed.expires.at() - lifetimes::timestamp_refresh_margin() <= now;
         if !snapshot_expired && !timestamp_stale {
-            return Ok((timestamp, snapshot));
+            return Ok(pair);
         }
         let current = self.current_state(gun).await?;
         match generate::renew(self, gun, &current, snapshot_expired, now).await {
@@ -212,7 +228,7 @@ impl Repos {
                 // nothing while they are valid, and an expired one fails on the client with a
                 // clear message.
                 tracing::warn!(gun = %gun, "cannot renew {what}: no server key");
-                return Ok((timestamp, snapshot));
+                return Ok(pair);
             }
             Err(e) => return Err(e),
         }
