@@ -116,9 +116,11 @@ impl CurrentCache {
             return;
         }
         if entries.len() >= self.max_entries {
+            // Full: drop what has expired, and everything if that frees less than half, so the
+            // scan is paid once per max_entries / 2 inserts, not on every one.
             let ttl = self.ttl;
             entries.retain(|_, e| e.loaded_at.elapsed() < ttl);
-            if entries.len() >= self.max_entries {
+            if entries.len() > self.max_entries / 2 {
                 entries.clear();
             }
         }
