@@ -10,6 +10,7 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v timeout >/dev/null 2>&1 || need_apt+=(coreutils)
+command -v pkill >/dev/null 2>&1 || need_apt+=(procps)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
@@ -17,6 +18,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   ${sudo_cmd[@]+"${sudo_cmd[@]}"} apt-get update
   DEBIAN_FRONTEND=noninteractive ${sudo_cmd[@]+"${sudo_cmd[@]}"} apt-get install -y "${need_apt[@]}"
 fi
+
+# The Docker CLI 28 is part of the machine (Debian's docker.io is older); without it the docker
+# flow cannot run, and that is a failure, not a skip.
+case " $FLOWS " in
+  *" docker "*)
+    command -v docker >/dev/null 2>&1 || {
+      echo "the docker flow needs the Docker CLI (28.x) on PATH; none was found" >&2
+      exit 2
+    } ;;
+esac
 
 # The interpreter itself, not a version-manager shim (those cost a second per call).
 PY=$(python3 -c 'import sys; print(sys.executable)')

@@ -170,11 +170,7 @@ impl Repos {
             .listed
             .get(role.as_str())
             .ok_or(ServiceError::NotFound)?;
-        let file = self
-            .store
-            .file_by_checksum(gun, role.as_str(), sha)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let file = self.role_by_checksum(gun, role.as_str(), sha).await?;
         entry.keep_role(&file);
         Ok(file)
     }

@@ -119,8 +119,7 @@ pub(super) async fn renew(
         data: bytes,
     });
     let base = Some(version_i64(timestamp.signed.signed.version)?);
-    repos.store.commit_update(gun, base, &files, now).await?;
-    repos.cache.invalidate(gun);
+    repos.commit(gun, base, &files, now).await?;
     tracing::info!(gun = %gun, renew_snapshot, "renewed server-signed metadata");
     Ok(())
 }

@@ -167,6 +167,20 @@ impl Repos {
         Ok(self.keys.rotate(gun, role).await?)
     }
 
+    /// Commits `files` for `gun` (see [`crate::storage::Store::commit_update`]) and forgets
+    /// the cached current files: every write of metadata goes through here.
+    async fn commit(
+        &self,
+        gun: &Gun,
+        base: Option<i64>,
+        files: &[crate::storage::NewFile],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        self.store.commit_update(gun, base, files, now).await?;
+        self.cache.invalidate(gun);
+        Ok(())
+    }
+
     /// Removes every file of the GUN.
     pub async fn delete(&self, gun: &Gun) -> Result<()> {
         let removed = self.store.delete_gun(gun, self.clock.now()).await?;

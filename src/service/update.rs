@@ -86,8 +86,7 @@ impl Repos {
             version: to_i64(plan.timestamp.version)?,
             data: timestamp,
         });
-        self.store.commit_update(gun, base, &files, now).await?;
-        self.cache.invalidate(gun);
+        self.commit(gun, base, &files, now).await?;
         tracing::info!(gun = %gun, ?roles, "accepted update");
         Ok(())
     }

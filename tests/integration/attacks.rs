@@ -60,6 +60,29 @@ async fn init_with(
     root
 }
 
+/// Top-level targets `version` adding a target, signed by `key` (not the targets key): refused.
+async fn targets_by_wrong_key_rejected(
+    app: &TestApp,
+    repo: &Repo,
+    root: &[u8],
+    version: u64,
+    key: &TestKey,
+) {
+    let signed = Repo::targets_signed(
+        version,
+        json!({"evil": kit::target(b"x")}),
+        no_delegations(),
+    );
+    let (t, s) = targets_and_snapshot(repo, root, version, &signed, &[key]);
+    rejected(
+        app,
+        &[("targets", &t), ("snapshot", &s)],
+        "ErrBadTargets",
+        "did not meet threshold",
+    )
+    .await;
+}
+
 /// A repository with `targets/releases` (paths `app/`) declared in targets v3.
 async fn with_releases(app: &TestApp) -> (Repo, Vec<u8>, Vec<u8>, TestKey) {
     let (repo, root, _) = initialised(app).await;
@@ -159,21 +182,7 @@ async fn bad_signature() {
 async fn signature_by_unknown_key() {
     let app = TestApp::new().await;
     let (repo, root, _) = initialised(&app).await;
-    let stranger = TestKey::ecdsa();
-    let (t, s) = targets_and_snapshot(
-        &repo,
-        &root,
-        3,
-        &Repo::targets_signed(3, json!({"evil": kit::target(b"x")}), no_delegations()),
-        &[&stranger],
-    );
-    rejected(
-        &app,
-        &[("targets", &t), ("snapshot", &s)],
-        "ErrBadTargets",
-        "did not meet threshold",
-    )
-    .await;
+    targets_by_wrong_key_rejected(&app, &repo, &root, 3, &TestKey::ecdsa()).await;
 }
 
 #[tokio::test]
@@ -427,20 +436,7 @@ async fn snapshot_wrong_length() {
 async fn targets_signed_by_delegation_key() {
     let app = TestApp::new().await;
     let (repo, root, _, releases) = with_releases(&app).await;
-    let (t, s) = targets_and_snapshot(
-        &repo,
-        &root,
-        4,
-        &Repo::targets_signed(4, json!({"evil": kit::target(b"x")}), no_delegations()),
-        &[&releases],
-    );
-    rejected(
-        &app,
-        &[("targets", &t), ("snapshot", &s)],
-        "ErrBadTargets",
-        "did not meet threshold",
-    )
-    .await;
+    targets_by_wrong_key_rejected(&app, &repo, &root, 4, &releases).await;
 }
 
 #[tokio::test]

@@ -282,6 +282,9 @@ impl Parser<'_> {
 /// Whether two members share a name. Go keeps the last of them, other decoders the first, so a
 /// signed file with duplicates could mean different things to different readers: refused.
 fn has_duplicate_names(members: &[(String, Value)]) -> bool {
+    if members.len() < 2 {
+        return false;
+    }
     let mut names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
     names.sort_unstable();
     names.windows(2).any(|pair| pair[0] == pair[1])
