@@ -6,6 +6,8 @@
 #                                (default: target/debug/notarium at the repository root)
 #   COMPAT_TARGET=notary-server  the Go reference server, to prove the suite itself right
 #   COMPAT_FLOWS="notary docker" run only these flows (default: every file in flows/, in order)
+#   COMPAT_DATABASE_URL=URL      run notarium on this database (e.g. postgres://…; default: SQLite
+#                                in the temporary directory)
 #   COMPAT_KEEP=1                keep the temporary directory (trust dirs, server log)
 #   COMPAT_REPORT=FILE           append one tab-separated line per step to FILE (compat/report.py)
 #

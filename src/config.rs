@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 
 use crate::http::CacheConfig;
+use crate::storage::PoolSettings;
 
 /// `serve` flags; each also reads its environment variable.
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -27,6 +28,15 @@ pub struct ServeArgs {
     /// Database URL [default: sqlite://DATA_DIR/notarium.db].
     #[arg(long, env = "NOTARIUM_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Most database connections per process [default: 16].
+    #[arg(long, env = "NOTARIUM_DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<u32>,
+    /// Database connections kept open when idle [default: 1].
+    #[arg(long, env = "NOTARIUM_DATABASE_MIN_CONNECTIONS")]
+    pub database_min_connections: Option<u32>,
+    /// Seconds a request waits for a free database connection [default: 10].
+    #[arg(long, env = "NOTARIUM_DATABASE_ACQUIRE_TIMEOUT")]
+    pub database_acquire_timeout: Option<u64>,
     /// PEM certificate chain; with --tls-key. Without both, a local CA is generated.
     #[arg(long, env = "NOTARIUM_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -69,6 +79,9 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    database_max_connections: Option<u32>,
+    database_min_connections: Option<u32>,
+    database_acquire_timeout: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     plain_http: Option<bool>,
@@ -124,6 +137,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Database URL.
     pub database_url: String,
+    /// Database connection pool.
+    pub pool: PoolSettings,
     /// TLS or plain.
     pub transport: Transport,
     /// Key-encryption key source.
@@ -189,6 +204,25 @@ impl Config {
             cache.current <= MAX_AGE_LIMIT && cache.consistent <= MAX_AGE_LIMIT,
             "cache max-age must be between 0 and {MAX_AGE_LIMIT} seconds"
         );
+        let defaults = PoolSettings::default();
+        let pool = PoolSettings {
+            max_connections: args
+                .database_max_connections
+                .or(file.database_max_connections)
+                .unwrap_or(defaults.max_connections),
+            min_connections: args
+                .database_min_connections
+                .or(file.database_min_connections)
+                .unwrap_or(defaults.min_connections),
+            acquire_timeout: args
+                .database_acquire_timeout
+                .or(file.database_acquire_timeout)
+                .map_or(defaults.acquire_timeout, std::time::Duration::from_secs),
+        };
+        anyhow::ensure!(
+            pool.max_connections >= 1 && pool.min_connections <= pool.max_connections,
+            "database_max_connections must be at least 1 and at least database_min_connections"
+        );
         Ok(Config {
             listen: args
                 .listen
@@ -196,6 +230,7 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4443))),
             data_dir,
             database_url,
+            pool,
             transport,
             kek,
             log_format: args

@@ -57,6 +57,13 @@ impl Gun {
     }
 }
 
+/// Maps keyed by GUN can be searched by name (the derived hash is the name's hash).
+impl std::borrow::Borrow<str> for Gun {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for Gun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -133,7 +133,9 @@ EOF
   notary-server -config "$TMP/server.json" >"$TMP/server.log" 2>&1 </dev/null &
   SERVER_PID=$!
 else
-  "$NOTARIUM_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$TMP/data" \
+  db_args=()
+  [ -z "${COMPAT_DATABASE_URL:-}" ] || db_args=(--database-url "$COMPAT_DATABASE_URL")
+  "$NOTARIUM_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$TMP/data" ${db_args[@]+"${db_args[@]}"} \
     --tls-cert "$TMP/server.crt" --tls-key "$TMP/server.key" >"$TMP/server.log" 2>&1 </dev/null &
   SERVER_PID=$!
 fi

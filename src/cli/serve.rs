@@ -54,12 +54,14 @@ fn load_kek(source: &KekSource) -> anyhow::Result<Kek> {
 
 /// Builds the application state from a resolved configuration.
 pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<AppState> {
-    let store = storage::open(&config.database_url).await.with_context(|| {
-        format!(
-            "could not open database {}",
-            storage::redact_url(&config.database_url)
-        )
-    })?;
+    let store = storage::open(&config.database_url, config.pool)
+        .await
+        .with_context(|| {
+            format!(
+                "could not open database {}",
+                storage::redact_url(&config.database_url)
+            )
+        })?;
     let kek = load_kek(&config.kek)?;
     let keys = ServerKeys::new(Arc::clone(&store), kek, Arc::clone(&clock));
     Ok(AppState {

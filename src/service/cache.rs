@@ -129,9 +129,22 @@ impl CurrentCache {
 
     /// Forgets `gun` after this process wrote to it.
     pub(crate) fn invalidate(&self, gun: &Gun) {
+        self.invalidate_name(gun.as_str());
+    }
+
+    /// Forgets the GUN named `name` after another process wrote to it.
+    pub(crate) fn invalidate_name(&self, name: &str) {
         if let Ok(mut entries) = self.entries.lock() {
             self.epoch.fetch_add(1, Ordering::AcqRel);
-            entries.remove(gun);
+            entries.remove(name);
+        }
+    }
+
+    /// Forgets every entry.
+    pub(crate) fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            entries.clear();
         }
     }
 }

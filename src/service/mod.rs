@@ -93,7 +93,7 @@ pub struct Repos {
     store: SharedStore,
     keys: ServerKeys,
     clock: SharedClock,
-    cache: cache::CurrentCache,
+    cache: std::sync::Arc<cache::CurrentCache>,
 }
 
 impl std::fmt::Debug for Repos {
@@ -106,20 +106,51 @@ impl std::fmt::Debug for Repos {
 
 impl Repos {
     /// A service over `store`, with server keys in `keys`.
+    ///
+    /// When the store reports other processes' writes (several replicas on one database),
+    /// they invalidate the cache here as this process's own writes do; the cache's time to
+    /// live bounds staleness only if a notice is lost. Must be called inside the runtime.
     pub fn new(store: SharedStore, keys: ServerKeys, clock: SharedClock) -> Repos {
+        let cache = cache::CurrentCache::new(DEFAULT_CACHE_TTL, DEFAULT_CACHE_ENTRIES);
         Repos {
+            cache: Repos::watched(&store, cache),
             store,
             keys,
             clock,
-            cache: cache::CurrentCache::new(DEFAULT_CACHE_TTL, DEFAULT_CACHE_ENTRIES),
         }
     }
 
     /// The same service with another current-files cache: entries live at most `ttl` (zero
     /// turns the cache off), and at most `max_entries` repositories are kept.
     pub fn with_cache(mut self, ttl: std::time::Duration, max_entries: usize) -> Repos {
-        self.cache = cache::CurrentCache::new(ttl, max_entries);
+        self.cache = Repos::watched(&self.store, cache::CurrentCache::new(ttl, max_entries));
         self
+    }
+
+    /// Shares `cache` with a task that applies the store's notices of other processes' writes;
+    /// the task ends when the cache is dropped.
+    fn watched(
+        store: &SharedStore,
+        cache: cache::CurrentCache,
+    ) -> std::sync::Arc<cache::CurrentCache> {
+        let cache = std::sync::Arc::new(cache);
+        if let Some(mut notices) = store.changes_elsewhere() {
+            let weak = std::sync::Arc::downgrade(&cache);
+            tokio::spawn(async move {
+                loop {
+                    let notice = notices.recv().await;
+                    let Some(cache) = weak.upgrade() else { return };
+                    match notice {
+                        Ok(crate::storage::Changed::Gun(name)) => cache.invalidate_name(&name),
+                        // Lagged behind the notices, or told they were lost: forget everything.
+                        Ok(crate::storage::Changed::Everything)
+                        | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.clear(),
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+        cache
     }
 
     /// The store, for health checks.

@@ -1,8 +1,9 @@
 //! A small embedded migrator: ordered SQL files compiled into the binary, applied once each.
 //!
-//! Applied migrations are never edited; a change is a new file (expand, then contract).
+//! Applied migrations are never edited; a change is a new file (expand, then contract). Each
+//! backend has its own files with the same numbers.
 
-use sqlx::{Executor, Pool, Sqlite};
+use sqlx::{Executor, Pool, Postgres, Sqlite};
 
 use super::{Result, StorageError};
 
@@ -20,19 +21,20 @@ pub(crate) const SQLITE: &[Migration] = &[Migration {
     sql: include_str!("../../migrations/sqlite/0001_init.sql"),
 }];
 
-/// Applies every migration not yet recorded in `notarium_migrations`, each in its own
-/// transaction.
-pub(crate) async fn run_sqlite(pool: &Pool<Sqlite>, migrations: &[Migration]) -> Result<()> {
-    pool.execute(
-        "CREATE TABLE IF NOT EXISTS notarium_migrations (
-            version INTEGER PRIMARY KEY,
-            name TEXT NOT NULL,
-            applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
-    )
-    .await?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM notarium_migrations")
-        .fetch_all(pool)
-        .await?;
+/// PostgreSQL migrations, in order.
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS notarium_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)";
+
+/// The versions to apply, or an error when the database is newer than this binary.
+fn pending<'m>(applied: &[i64], migrations: &'m [Migration]) -> Result<Vec<&'m Migration>> {
     if let Some(newest) = applied.iter().max() {
         let known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
         if *newest > known {
@@ -41,14 +43,29 @@ pub(crate) async fn run_sqlite(pool: &Pool<Sqlite>, migrations: &[Migration]) ->
             )));
         }
     }
-    for migration in migrations.iter().filter(|m| !applied.contains(&m.version)) {
+    Ok(migrations
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect())
+}
+
+fn failed(migration: &Migration, e: sqlx::Error) -> StorageError {
+    StorageError::Migration(format!("{} ({}): {e}", migration.version, migration.name))
+}
+
+/// Applies every migration not yet recorded in `notarium_migrations`, each in its own
+/// transaction. SQLite has one writer and one process per file, so no lock is needed.
+pub(crate) async fn run_sqlite(pool: &Pool<Sqlite>, migrations: &[Migration]) -> Result<()> {
+    pool.execute(CREATE_TABLE).await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM notarium_migrations")
+        .fetch_all(pool)
+        .await?;
+    for migration in pending(&applied, migrations)? {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(migration.sql)
             .execute(&mut *tx)
             .await
-            .map_err(|e| {
-                StorageError::Migration(format!("{} ({}): {e}", migration.version, migration.name))
-            })?;
+            .map_err(|e| failed(migration, e))?;
         sqlx::query("INSERT INTO notarium_migrations (version, name) VALUES (?, ?)")
             .bind(migration.version)
             .bind(migration.name)
@@ -57,4 +74,44 @@ pub(crate) async fn run_sqlite(pool: &Pool<Sqlite>, migrations: &[Migration]) ->
         tx.commit().await?;
     }
     Ok(())
+}
+
+/// The same for PostgreSQL, where several replicas may start at once: the whole run holds a
+/// session advisory lock, so one replica migrates and the others wait, then find nothing to do.
+pub(crate) async fn run_postgres(
+    pool: &Pool<Postgres>,
+    migrations: &[Migration],
+    lock: i64,
+) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(lock)
+        .execute(&mut *conn)
+        .await?;
+    let result = async {
+        conn.execute(CREATE_TABLE).await?;
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM notarium_migrations")
+            .fetch_all(&mut *conn)
+            .await?;
+        for migration in pending(&applied, migrations)? {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::raw_sql(migration.sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| failed(migration, e))?;
+            sqlx::query("INSERT INTO notarium_migrations (version, name) VALUES ($1, $2)")
+                .bind(migration.version)
+                .bind(migration.name)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(lock)
+        .execute(&mut *conn)
+        .await?;
+    result
 }

@@ -1,9 +1,11 @@
 //! Storage of versioned metadata, the changefeed and server-managed keys, behind one trait.
 //!
 //! The trait speaks in bytes and names; it knows nothing of TUF rules. Each backend runs its
-//! own embedded migrations at start. SQL stays portable between SQLite and PostgreSQL.
+//! own embedded migrations at start: SQLite for one process ([`sqlite`]), PostgreSQL for
+//! several replicas on one database ([`postgres`]).
 
 mod migrate;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -119,6 +121,36 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
+/// What another process wrote, for caches of this one (see [`Store::changes_elsewhere`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// The files of this GUN changed.
+    Gun(String),
+    /// Notices may have been lost (the connection that carries them dropped): forget everything.
+    Everything,
+}
+
+/// Connection pool settings; each backend applies the ones that make sense for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Most connections open at once (SQLite: readers; PostgreSQL: per replica).
+    pub max_connections: u32,
+    /// Connections kept open when idle.
+    pub min_connections: u32,
+    /// How long a request waits for a free connection before failing.
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> PoolSettings {
+        PoolSettings {
+            max_connections: 16,
+            min_connections: 1,
+            acquire_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 /// Storage failures, small on purpose: callers branch only on these.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -134,6 +166,9 @@ pub enum StorageError {
     /// The schema could not be brought up to date.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The database server is a version this backend does not support.
+    #[error("unsupported database server: {0}")]
+    Unsupported(String),
 }
 
 /// Result alias for storage calls.
@@ -182,6 +217,18 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     async fn insert_key(&self, key: &StoredKey) -> Result<()>;
     /// Whether the database answers and holds our schema.
     async fn health(&self) -> Result<()>;
+    /// Whether nothing at all is stored (no file, change or key): `notarium import` only
+    /// writes into an empty store.
+    async fn is_empty(&self) -> Result<bool>;
+    /// Writes one GUN's carried-over history as it was (versions, bytes, times) and its server
+    /// keys, in one transaction; [`StorageError::Conflict`] if the GUN already has files.
+    async fn import_gun(&self, gun: &Gun, files: &[StoredFile], keys: &[StoredKey]) -> Result<()>;
+    /// Writes carried-over changefeed records with their own IDs, in one transaction.
+    async fn import_changes(&self, changes: &[Change]) -> Result<()>;
+    /// Notices of writes by other processes on the same database, for those that can have any.
+    fn changes_elsewhere(&self) -> Option<tokio::sync::broadcast::Receiver<Changed>> {
+        None
+    }
 }
 
 /// The store as the application state holds it.
@@ -192,13 +239,16 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, data))
 }
 
-/// Opens the store named by a database URL (`sqlite://…`; PostgreSQL arrives later).
-pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
+/// Opens the store named by a database URL: `sqlite://PATH` or `postgres://…`
+/// (`postgresql://` too).
+pub async fn open(url: &str, pool: PoolSettings) -> anyhow::Result<SharedStore> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::open(url, pool).await?))
     } else {
         anyhow::bail!(
-            "unsupported database URL scheme in {:?}: use sqlite://PATH",
+            "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://…",
             redact_url(url)
         )
     }

@@ -265,23 +265,7 @@ impl Store for SqliteStore {
     #[instrument(skip_all, fields(gun = %key.gun, role = %key.role))]
     async fn insert_key(&self, key: &StoredKey) -> Result<()> {
         let _writer = self.write.lock().await;
-        sqlx::query(
-            "INSERT INTO server_keys \
-             (gun, role, generation, key_id, algorithm, public, sealed_private, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&key.gun)
-        .bind(&key.role)
-        .bind(key.generation)
-        .bind(&key.key_id)
-        .bind(&key.algorithm)
-        .bind(&key.public)
-        .bind(&key.sealed_private)
-        .bind(time_text(key.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(conflict_on_unique)?;
-        Ok(())
+        insert_key(&self.pool, key).await
     }
 
     async fn health(&self) -> Result<()> {
@@ -290,4 +274,100 @@ impl Store for SqliteStore {
             .await?;
         Ok(())
     }
+
+    async fn is_empty(&self) -> Result<bool> {
+        let any: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM tuf_files) OR EXISTS (SELECT 1 FROM changefeed) \
+             OR EXISTS (SELECT 1 FROM server_keys)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(!any)
+    }
+
+    #[instrument(skip_all, fields(gun = %gun, files = files.len(), keys = keys.len()))]
+    async fn import_gun(&self, gun: &Gun, files: &[StoredFile], keys: &[StoredKey]) -> Result<()> {
+        let _writer = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let present: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tuf_files WHERE gun = ?)")
+                .bind(gun.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if present {
+            return Err(StorageError::Conflict);
+        }
+        // SQLite binds at most 32766 parameters per statement: 6 per row.
+        for chunk in files.chunks(1024) {
+            let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO tuf_files (created_at, gun, role, version, data, sha256) ",
+            );
+            insert.push_values(chunk, |mut row, file| {
+                row.push_bind(time_text(file.created_at))
+                    .push_bind(gun.as_str())
+                    .push_bind(&file.role)
+                    .push_bind(file.version)
+                    .push_bind(file.data.as_ref())
+                    .push_bind(&file.sha256);
+            });
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict_on_unique)?;
+        }
+        for key in keys {
+            insert_key(&mut *tx, key).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn import_changes(&self, changes: &[Change]) -> Result<()> {
+        let _writer = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for chunk in changes.chunks(1024) {
+            let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO changefeed (id, created_at, gun, version, sha256, category) ",
+            );
+            insert.push_values(chunk, |mut row, change| {
+                row.push_bind(change.id)
+                    .push_bind(time_text(change.created_at))
+                    .push_bind(&change.gun)
+                    .push_bind(change.version)
+                    .push_bind(&change.sha256)
+                    .push_bind(change.category.as_str());
+            });
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict_on_unique)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_key<'e, E>(executor: E, key: &StoredKey) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO server_keys \
+         (gun, role, generation, key_id, algorithm, public, sealed_private, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&key.gun)
+    .bind(&key.role)
+    .bind(key.generation)
+    .bind(&key.key_id)
+    .bind(&key.algorithm)
+    .bind(&key.public)
+    .bind(&key.sealed_private)
+    .bind(time_text(key.created_at))
+    .execute(executor)
+    .await
+    .map_err(conflict_on_unique)?;
+    Ok(())
 }

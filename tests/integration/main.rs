@@ -5,13 +5,15 @@
 //! - `update`: client flows that must be accepted;
 //! - `attacks`: every refused update, each leaving the stored state byte-identical;
 //! - `races`: parallel publishes and key requests on a multi-threaded runtime;
-//! - `crash`: the real binary killed with SIGKILL in the middle of publishes.
+//! - `crash`: the real binary killed with SIGKILL in the middle of publishes;
+//! - `storage`: the storage contract on SQLite and on PostgreSQL.
 
 mod api;
 mod attacks;
 mod crash;
 mod kit;
 mod races;
+mod storage;
 mod update;
 
 use std::sync::Arc;
@@ -86,6 +88,7 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.to_owned(),
             database_url: format!("sqlite://{}", dir.join("test.db").display()),
+            pool: notarium::storage::PoolSettings::default(),
             transport: Transport::Plain,
             kek: KekSource::Inline(base64::engine::general_purpose::STANDARD.encode([9u8; 32])),
             log_format: LogFormat::Human,
