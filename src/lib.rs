@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod gun;
 pub mod http;
+pub mod import;
 pub mod server;
 pub mod service;
 pub mod signing;

@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand.
 
+pub mod import;
 pub mod serve;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the trust server.
     Serve(serve::ServeCommand),
+    /// Carry a notary-server's repositories (and notary-signer's keys) into Notarium.
+    Import(import::ImportCommand),
 }
 
 impl Cli {
@@ -25,6 +28,7 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve(cmd) => cmd.run(),
+            Command::Import(cmd) => cmd.run(),
         }
     }
 }

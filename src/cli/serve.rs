@@ -21,7 +21,7 @@ pub struct ServeCommand {
     args: ServeArgs,
 }
 
-fn init_tracing(format: LogFormat) {
+pub(crate) fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -35,7 +35,7 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
-fn load_kek(source: &KekSource) -> anyhow::Result<Kek> {
+pub(crate) fn load_kek(source: &KekSource) -> anyhow::Result<Kek> {
     Ok(match source {
         KekSource::Inline(text) => Kek::from_base64(text)?,
         KekSource::File(path) => Kek::load_or_create(path, false)?,

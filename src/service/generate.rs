@@ -29,7 +29,7 @@ impl Repos {
         let canonical = cjson::encode(value).map_err(|e| {
             ServiceError::Corrupt(format!("cannot encode generated {}: {e}", role.as_str()))
         })?;
-        let signatures = sign_all(signers, canonical.clone()).await;
+        let signatures = sign_all(signers, canonical.clone()).await?;
         Ok(metadata::envelope_bytes(&canonical, &signatures).into())
     }
 

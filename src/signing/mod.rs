@@ -1,8 +1,9 @@
 //! Server-managed timestamp and snapshot keys: creation, lookup, rotation and signing.
 //!
-//! Keys are Ed25519 (what notary-server's local signer makes), scoped to one GUN and role,
-//! stored sealed under the KEK, and opened only here. Signing is CPU work and runs on the
-//! blocking pool, off the async runtime.
+//! Keys made here are Ed25519 (what notary-server's local signer makes). Keys carried over
+//! from a notary-signer by `notarium import` keep their algorithm: Ed25519, ECDSA P-256 or RSA.
+//! Every key is scoped to one GUN and role, stored sealed under the KEK, and opened only here.
+//! Large messages are signed on the blocking pool, off the async runtime.
 
 pub mod kek;
 
@@ -10,7 +11,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use ring::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+    RSA_PSS_SHA256,
+};
 
 use crate::clock::SharedClock;
 use crate::gun::Gun;
@@ -55,10 +59,61 @@ pub enum SigningError {
     Contention,
 }
 
+/// An opened private key of one of the algorithms the server signs with.
+enum Pair {
+    Ed25519(Ed25519KeyPair),
+    Ecdsa(EcdsaKeyPair),
+    Rsa(RsaKeyPair),
+}
+
+/// The algorithm names stored with each key (notary-signer's names for them).
+pub mod algorithm {
+    /// Sealed: ring's PKCS#8 (made here) or the 64-byte seed ‖ public key (notary's form);
+    /// public: the raw 32 bytes.
+    pub const ED25519: &str = "ed25519";
+    /// Sealed: PKCS#8 of a P-256 key; public: DER SubjectPublicKeyInfo.
+    pub const ECDSA: &str = "ecdsa";
+    /// Sealed: PKCS#1 DER; public: DER SubjectPublicKeyInfo.
+    pub const RSA: &str = "rsa";
+}
+
+/// Opens stored private bytes of `algorithm` (see [`algorithm`]).
+fn open_pair(algorithm: &str, secret: &[u8]) -> Result<Pair, SigningError> {
+    match algorithm {
+        algorithm::ED25519 if secret.len() == 64 => {
+            Ed25519KeyPair::from_seed_and_public_key(&secret[..32], &secret[32..])
+                .map(Pair::Ed25519)
+                .map_err(|_| SigningError::Key("stored ed25519 key did not parse"))
+        }
+        algorithm::ED25519 => Ed25519KeyPair::from_pkcs8_maybe_unchecked(secret)
+            .map(Pair::Ed25519)
+            .map_err(|_| SigningError::Key("stored ed25519 key did not parse")),
+        algorithm::ECDSA => EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            secret,
+            &SystemRandom::new(),
+        )
+        .map(Pair::Ecdsa)
+        .map_err(|_| SigningError::Key("stored ecdsa key did not parse")),
+        algorithm::RSA => RsaKeyPair::from_der(secret)
+            .map(Pair::Rsa)
+            .map_err(|_| SigningError::Key("stored rsa key did not parse")),
+        _ => Err(SigningError::Key("stored key has an unknown algorithm")),
+    }
+}
+
+fn key_type(algorithm: &str) -> KeyType {
+    match algorithm {
+        algorithm::ECDSA => KeyType::Ecdsa,
+        algorithm::RSA => KeyType::Rsa,
+        _ => KeyType::Ed25519,
+    }
+}
+
 /// A private key opened for signing. Its `Debug` shows only the key ID.
 pub struct SigningKey {
     key_id: KeyId,
-    pair: Ed25519KeyPair,
+    pair: Pair,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -73,13 +128,31 @@ impl SigningKey {
         &self.key_id
     }
 
-    /// Signs canonical bytes with `eddsa`, notary's method name for Ed25519.
-    pub fn sign(&self, canonical: &[u8]) -> Signature {
-        Signature {
+    /// Signs canonical bytes with notary's method for the key: `eddsa`, `ecdsa` (r ‖ s) or
+    /// `rsapss` (SHA-256).
+    pub fn sign(&self, canonical: &[u8]) -> Result<Signature, SigningError> {
+        let failed = |_| SigningError::Key("signing failed");
+        let (method, sig) = match &self.pair {
+            Pair::Ed25519(pair) => ("eddsa", pair.sign(canonical).as_ref().to_vec()),
+            Pair::Ecdsa(pair) => (
+                "ecdsa",
+                pair.sign(&SystemRandom::new(), canonical)
+                    .map_err(failed)?
+                    .as_ref()
+                    .to_vec(),
+            ),
+            Pair::Rsa(pair) => {
+                let mut sig = vec![0; pair.public().modulus_len()];
+                pair.sign(&RSA_PSS_SHA256, &SystemRandom::new(), canonical, &mut sig)
+                    .map_err(failed)?;
+                ("rsapss", sig)
+            }
+        };
+        Ok(Signature {
             keyid: self.key_id.clone(),
-            method: "eddsa".to_owned(),
-            sig: self.pair.sign(canonical).as_ref().to_vec(),
-        }
+            method: method.to_owned(),
+            sig,
+        })
     }
 }
 
@@ -87,16 +160,22 @@ impl SigningKey {
 /// microseconds, less than a hop to the blocking pool.
 const SIGN_INLINE_MAX: usize = 16 << 10;
 
-/// Signs `canonical` with every key; large messages on the blocking pool.
-pub async fn sign_all(keys: Vec<Arc<SigningKey>>, canonical: Vec<u8>) -> Vec<Signature> {
-    if canonical.len() <= SIGN_INLINE_MAX {
+/// Signs `canonical` with every key; large messages, and any RSA key, on the blocking pool.
+pub async fn sign_all(
+    keys: Vec<Arc<SigningKey>>,
+    canonical: Vec<u8>,
+) -> Result<Vec<Signature>, SigningError> {
+    let slow = keys.iter().any(|k| matches!(k.pair, Pair::Rsa(_)));
+    if canonical.len() <= SIGN_INLINE_MAX && !slow {
         return keys.iter().map(|k| k.sign(&canonical)).collect();
     }
     let task = tokio::task::spawn_blocking(move || {
-        keys.iter().map(|k| k.sign(&canonical)).collect::<Vec<_>>()
+        keys.iter()
+            .map(|k| k.sign(&canonical))
+            .collect::<Result<Vec<_>, _>>()
     });
-    // A signing task only panics if ring does, which would be a bug, not input-driven.
-    task.await.expect("signing task does not panic")
+    task.await
+        .map_err(|_| SigningError::Key("the signing task failed"))?
 }
 
 /// The server's keys for every GUN.
@@ -118,7 +197,69 @@ fn aad(gun: &str, role: &str, key_id: &str) -> Vec<u8> {
 }
 
 fn public_key(stored: &StoredKey) -> PublicKey {
-    PublicKey::new(KeyType::Ed25519, stored.public.clone())
+    PublicKey::new(key_type(&stored.algorithm), stored.public.clone())
+}
+
+/// A private key carried over from another server, before it is sealed.
+pub struct ImportedKey {
+    /// `timestamp` or `snapshot`.
+    pub role: ServerRole,
+    /// One of [`algorithm`].
+    pub algorithm: String,
+    /// The public key as the metadata lists it.
+    pub public: Vec<u8>,
+    /// The private key in the stored form of its algorithm (see [`algorithm`]).
+    pub private: Vec<u8>,
+    /// When the other server made it.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl std::fmt::Debug for ImportedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportedKey")
+            .field("role", &self.role)
+            .field("algorithm", &self.algorithm)
+            .field("private", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Checks that `key` opens and signs as its public half says, and seals it under `kek` as
+/// generation `generation` of `gun`'s role. Returns the key's ID with it.
+pub fn seal_imported(
+    kek: &Kek,
+    gun: &Gun,
+    generation: i64,
+    key: &ImportedKey,
+) -> Result<(KeyId, StoredKey), SigningError> {
+    let public = PublicKey::new(key_type(&key.algorithm), key.public.clone());
+    let key_id = public.id();
+    let opened = SigningKey {
+        key_id: key_id.clone(),
+        pair: open_pair(&key.algorithm, &key.private)?,
+    };
+    let probe = b"notarium import: the private key matches its public key";
+    let sig = opened.sign(probe)?;
+    public
+        .verify(&sig.method, probe, &sig.sig)
+        .map_err(|_| SigningError::Key("the private key does not match its public key"))?;
+    let sealed = kek.seal(
+        &key.private,
+        &aad(gun.as_str(), key.role.as_str(), key_id.as_str()),
+    )?;
+    Ok((
+        key_id.clone(),
+        StoredKey {
+            gun: gun.as_str().to_owned(),
+            role: key.role.as_str().to_owned(),
+            generation,
+            key_id: key_id.as_str().to_owned(),
+            algorithm: key.algorithm.clone(),
+            public: key.public.clone(),
+            sealed_private: sealed,
+            created_at: key.created_at,
+        },
+    ))
 }
 
 impl ServerKeys {
@@ -211,7 +352,7 @@ impl ServerKeys {
             role: role.as_str().to_owned(),
             generation,
             key_id: key_id.as_str().to_owned(),
-            algorithm: "ed25519".to_owned(),
+            algorithm: algorithm::ED25519.to_owned(),
             public: pair.public_key().as_ref().to_vec(),
             sealed_private: sealed,
             created_at: self.clock.now(),
@@ -260,11 +401,9 @@ impl ServerKeys {
                 &stored.sealed_private,
                 &aad(&stored.gun, &stored.role, &stored.key_id),
             )?;
-            let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
-                .map_err(|_| SigningError::Key("stored ed25519 key did not parse"))?;
             let key = Arc::new(SigningKey {
                 key_id: id.clone(),
-                pair,
+                pair: open_pair(&stored.algorithm, &pkcs8)?,
             });
             self.opened
                 .lock()
