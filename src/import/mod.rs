@@ -222,15 +222,7 @@ impl Import<'_> {
             // notary keeps the 64-byte seed ‖ public key, which the signing module opens as is.
             algorithm::ED25519 => (algorithm::ED25519, plain),
             // notary keeps SEC 1 DER; ring opens PKCS#8.
-            algorithm::ECDSA => {
-                use p256::pkcs8::EncodePrivateKey as _;
-                let secret = p256::SecretKey::from_sec1_der(&plain)
-                    .map_err(|_| "the ecdsa key is not a P-256 SEC 1 key".to_owned())?;
-                let pkcs8 = secret
-                    .to_pkcs8_der()
-                    .map_err(|_| "the ecdsa key could not be re-encoded".to_owned())?;
-                (algorithm::ECDSA, pkcs8.as_bytes().to_vec())
-            }
+            algorithm::ECDSA => (algorithm::ECDSA, sec1_to_pkcs8(&plain)?),
             algorithm::RSA => (algorithm::RSA, plain),
             other => return Err(format!("unsupported key algorithm {other:?}")),
         };
@@ -242,6 +234,17 @@ impl Import<'_> {
             created_at: key.created_at.unwrap_or_else(Utc::now),
         })
     }
+}
+
+/// A P-256 private key from SEC 1 DER (what notary keeps) to PKCS#8 (what ring opens).
+fn sec1_to_pkcs8(der: &[u8]) -> Result<Vec<u8>, String> {
+    use p256::pkcs8::EncodePrivateKey as _;
+    let secret = p256::SecretKey::from_sec1_der(der)
+        .map_err(|_| "the ecdsa key is not a P-256 SEC 1 key".to_owned())?;
+    let pkcs8 = secret
+        .to_pkcs8_der()
+        .map_err(|_| "the ecdsa key could not be re-encoded".to_owned())?;
+    Ok(pkcs8.as_bytes().to_vec())
 }
 
 fn change(c: source::SourceChange) -> Change {
@@ -321,4 +324,28 @@ fn check(files: &[StoredFile], keys: &[StoredKey]) -> Vec<String> {
         );
     }
     warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sec1_keys_become_pkcs8_that_ring_opens() {
+        let secret = p256::SecretKey::from_slice(&[7u8; 32]).expect("scalar");
+        let sec1 = secret.to_sec1_der().expect("sec1");
+        let pkcs8 = sec1_to_pkcs8(&sec1).expect("converts");
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &pkcs8,
+            &ring::rand::SystemRandom::new(),
+        )
+        .expect("ring opens it");
+        let point = secret.public_key().to_sec1_bytes();
+        assert_eq!(
+            ring::signature::KeyPair::public_key(&pair).as_ref(),
+            &point[..]
+        );
+        assert!(sec1_to_pkcs8(b"not a key").is_err());
+    }
 }
