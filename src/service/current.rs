@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::cache::Entry;
+use super::parsed::Keep;
 use super::{generate, lifetimes, Repos, Result, ServiceError};
 use crate::gun::Gun;
 use crate::storage::StoredFile;
@@ -16,7 +17,7 @@ use crate::tuf::metadata::{self, FileMeta, RoleType};
 use crate::tuf::role::RoleName;
 use crate::validation::{Current, Loaded};
 
-fn load<T: RoleType + serde::de::DeserializeOwned>(file: &StoredFile) -> Result<Loaded<T>> {
+fn parse<T: RoleType + serde::de::DeserializeOwned>(file: &StoredFile) -> Result<Loaded<T>> {
     Loaded::parse(file.data.clone())
         .map_err(|e| ServiceError::Corrupt(format!("{}: {e}", file.role)))
 }
@@ -37,6 +38,41 @@ fn hex_sha256(meta: &FileMeta) -> Option<String> {
 }
 
 impl Repos {
+    /// `file` parsed, from the kept parsed roles when its content was parsed before.
+    fn load<T>(&self, gun: &Gun, file: &StoredFile) -> Result<Loaded<T>>
+    where
+        T: RoleType + serde::de::DeserializeOwned + Keep,
+    {
+        if let Some(kept) = self.parsed.get::<T>(gun, &file.role, &file.sha256) {
+            return Ok(kept);
+        }
+        let loaded = parse::<T>(file)?;
+        self.parsed
+            .put(gun, &file.role, file.sha256.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The role `meta` names by hash, parsed: kept from before, or read and parsed now.
+    async fn load_listed<T>(
+        &self,
+        gun: &Gun,
+        role: &str,
+        meta: &FileMeta,
+    ) -> Result<Option<Loaded<T>>>
+    where
+        T: RoleType + serde::de::DeserializeOwned + Keep,
+    {
+        if let Some(sha) = hex_sha256(meta) {
+            if let Some(kept) = self.parsed.get::<T>(gun, role, &sha) {
+                return Ok(Some(kept));
+            }
+        }
+        match self.file_listed(gun, role, meta).await? {
+            Some(file) => Ok(Some(self.load(gun, &file)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The stored file of `role` that `meta` names by hash.
     async fn file_listed(
         &self,
@@ -60,7 +96,7 @@ impl Repos {
             let Some(timestamp) = self.store.latest_file(gun, "timestamp").await? else {
                 return Ok(None);
             };
-            let ts: Loaded<metadata::Timestamp> = load(&timestamp)?;
+            let ts: Loaded<metadata::Timestamp> = self.load(gun, &timestamp)?;
             let meta = ts
                 .signed
                 .signed
@@ -69,7 +105,7 @@ impl Repos {
                 .ok_or_else(|| ServiceError::Corrupt("timestamp lists no snapshot".into()))?;
             match self.file_listed(gun, "snapshot", meta).await? {
                 Some(snapshot) => {
-                    let snap = load(&snapshot)?;
+                    let snap = self.load(gun, &snapshot)?;
                     return Ok(Some(Pair {
                         timestamp,
                         ts,
@@ -125,17 +161,18 @@ impl Repos {
             let Ok(role) = RoleName::parse(name) else {
                 continue;
             };
-            let Some(file) = self.file_listed(gun, name, meta).await? else {
-                if role == RoleName::root() {
-                    self.moved_on(gun, &timestamp, "root").await?;
-                    return Ok(None);
-                }
-                continue;
-            };
             if role == RoleName::root() {
-                current.root = Some(load(&file)?);
+                match self.load_listed(gun, name, meta).await? {
+                    Some(root) => current.root = Some(root),
+                    None => {
+                        self.moved_on(gun, &timestamp, "root").await?;
+                        return Ok(None);
+                    }
+                }
             } else if role != RoleName::snapshot() && role != RoleName::timestamp() {
-                targets.insert(role, load(&file)?);
+                if let Some(loaded) = self.load_listed(gun, name, meta).await? {
+                    targets.insert(role, loaded);
+                }
             }
         }
         if current.root.is_none() {

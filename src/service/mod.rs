@@ -6,6 +6,7 @@
 mod cache;
 mod current;
 mod generate;
+mod parsed;
 mod update;
 
 pub use cache::{DEFAULT_MAX_ENTRIES as DEFAULT_CACHE_ENTRIES, DEFAULT_TTL as DEFAULT_CACHE_TTL};
@@ -94,6 +95,7 @@ pub struct Repos {
     keys: ServerKeys,
     clock: SharedClock,
     cache: std::sync::Arc<cache::CurrentCache>,
+    parsed: parsed::ParsedRoles,
 }
 
 impl std::fmt::Debug for Repos {
@@ -114,6 +116,7 @@ impl Repos {
         let cache = cache::CurrentCache::new(DEFAULT_CACHE_TTL, DEFAULT_CACHE_ENTRIES);
         Repos {
             cache: Repos::watched(&store, cache),
+            parsed: parsed::ParsedRoles::default(),
             store,
             keys,
             clock,
@@ -216,6 +219,7 @@ impl Repos {
     pub async fn delete(&self, gun: &Gun) -> Result<()> {
         let removed = self.store.delete_gun(gun, self.clock.now()).await?;
         self.cache.invalidate(gun);
+        self.parsed.forget(gun);
         if removed {
             tracing::info!(gun = %gun, "deleted repository");
         }

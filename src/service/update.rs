@@ -8,7 +8,7 @@ use super::generate::version_i64 as to_i64;
 use super::{Repos, Result, ServiceError};
 use crate::gun::Gun;
 use crate::signing::ServerRole;
-use crate::storage::NewFile;
+use crate::storage::{sha256_hex, NewFile};
 use crate::tuf::role::RoleName;
 use crate::validation::{validate_update, HeldKeys};
 
@@ -87,6 +87,14 @@ impl Repos {
             data: timestamp,
         });
         self.commit(gun, base, &files, now).await?;
+        // The next update of this repository starts from these: keep them parsed.
+        if let Some(root) = plan.parsed_root {
+            self.parsed.put(gun, "root", sha256_hex(&root.bytes), root);
+        }
+        for (role, loaded) in plan.parsed_targets {
+            self.parsed
+                .put(gun, role.as_str(), sha256_hex(&loaded.bytes), loaded);
+        }
         tracing::info!(gun = %gun, ?roles, "accepted update");
         Ok(())
     }

@@ -44,6 +44,10 @@ pub struct Plan {
     pub snapshot: Option<GeneratedSnapshot>,
     /// The timestamp the server generates and signs.
     pub timestamp: GeneratedTimestamp,
+    /// The uploaded root, parsed, for the service to keep.
+    pub parsed_root: Option<Loaded<Root>>,
+    /// Uploaded targets roles (and stored parents read for them), parsed, for the same.
+    pub parsed_targets: BTreeMap<RoleName, Loaded<Targets>>,
 }
 
 /// One uploaded file that passed validation.
@@ -107,7 +111,7 @@ pub fn validate_update(
                 bytes: bytes.clone(),
             });
             Some(Loaded {
-                signed: root,
+                signed: std::sync::Arc::new(root),
                 bytes: bytes.clone(),
             })
         }
@@ -139,7 +143,7 @@ pub fn validate_update(
         loaded.insert(
             role,
             Loaded {
-                signed: targets,
+                signed: std::sync::Arc::new(targets),
                 bytes,
             },
         );
@@ -227,6 +231,8 @@ pub fn validate_update(
         files,
         snapshot,
         timestamp,
+        parsed_root: new_root.clone(),
+        parsed_targets: loaded,
     })
 }
 

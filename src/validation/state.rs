@@ -1,6 +1,7 @@
 //! The current, trusted state of a repository as validation sees it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -8,20 +9,30 @@ use crate::tuf::error::Error;
 use crate::tuf::metadata::{self, RoleType, Root, Signed, Snapshot, Targets, Timestamp};
 use crate::tuf::role::RoleName;
 
-/// A parsed role together with the exact bytes it came from.
-#[derive(Debug, Clone)]
+/// A parsed role together with the exact bytes it came from. Cloning is cheap (shared), so the
+/// service can keep parsed roles between updates instead of parsing them again.
+#[derive(Debug)]
 pub struct Loaded<T> {
     /// The parsed file.
-    pub signed: Signed<T>,
+    pub signed: Arc<Signed<T>>,
     /// The stored bytes; hashes are computed from these.
     pub bytes: Bytes,
+}
+
+impl<T> Clone for Loaded<T> {
+    fn clone(&self) -> Loaded<T> {
+        Loaded {
+            signed: Arc::clone(&self.signed),
+            bytes: self.bytes.clone(),
+        }
+    }
 }
 
 impl<T: RoleType + serde::de::DeserializeOwned> Loaded<T> {
     /// Parses stored `bytes` (which were validated when they were accepted).
     pub fn parse(bytes: Bytes) -> Result<Loaded<T>, Error> {
         Ok(Loaded {
-            signed: metadata::parse(&bytes)?,
+            signed: Arc::new(metadata::parse(&bytes)?),
             bytes,
         })
     }
