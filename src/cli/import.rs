@@ -99,6 +99,7 @@ impl ImportCommand {
             passphrases: &SignerEnvironment,
             store: &store,
             kek: &kek,
+            now: crate::clock::Clock::now(&crate::clock::SystemClock),
         };
         let reports = import
             .run(|r| {

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::gun::Gun;
 use crate::signing::{algorithm, seal_imported, ImportedKey, Kek, ServerRole};
@@ -71,6 +71,8 @@ pub struct Import<'a> {
     pub store: &'a SharedStore,
     /// Notarium's key-encryption key.
     pub kek: &'a Kek,
+    /// The time given to rows the source recorded none for.
+    pub now: DateTime<Utc>,
 }
 
 impl Import<'_> {
@@ -126,7 +128,7 @@ impl Import<'_> {
                 "signer keys of a GUN without files: not imported"
             );
         }
-        let records: Vec<Change> = changes.into_iter().map(change).collect();
+        let records: Vec<Change> = changes.into_iter().map(|c| change(c, self.now)).collect();
         self.store
             .import_changes(&records)
             .await
@@ -148,7 +150,7 @@ impl Import<'_> {
                 role: f.role,
                 version: f.version,
                 data: Bytes::from(f.data),
-                created_at: f.created_at.unwrap_or_else(Utc::now),
+                created_at: f.created_at.unwrap_or(self.now),
             })
             .collect())
     }
@@ -231,7 +233,7 @@ impl Import<'_> {
             algorithm: algorithm.to_owned(),
             public: key.public.clone(),
             private,
-            created_at: key.created_at.unwrap_or_else(Utc::now),
+            created_at: key.created_at.unwrap_or(self.now),
         })
     }
 }
@@ -247,10 +249,10 @@ fn sec1_to_pkcs8(der: &[u8]) -> Result<Vec<u8>, String> {
     Ok(pkcs8.as_bytes().to_vec())
 }
 
-fn change(c: source::SourceChange) -> Change {
+fn change(c: source::SourceChange, now: DateTime<Utc>) -> Change {
     Change {
         id: c.id,
-        created_at: c.created_at.unwrap_or_else(Utc::now),
+        created_at: c.created_at.unwrap_or(now),
         gun: c.gun,
         version: c.version,
         sha256: c.sha256.map(|s| s.trim().to_owned()).unwrap_or_default(),

@@ -433,7 +433,7 @@ mod tests {
             algorithm: algorithm.to_owned(),
             public,
             private,
-            created_at: chrono::Utc::now(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
         }
     }
 

@@ -107,8 +107,11 @@ async fn backends() -> Vec<Backend> {
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = Utc::now().timestamp_subsec_nanos() as u64;
-    nanos * 1000 + NEXT.fetch_add(1, Ordering::Relaxed)
+    // Unique per test in this process; the process ID in the name separates processes.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    seed * 1000 + NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 fn gun(name: &str) -> Gun {
