@@ -105,13 +105,8 @@ async fn backends() -> Vec<Backend> {
 }
 
 fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    // Unique per test in this process; the process ID in the name separates processes.
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64);
-    seed * 1000 + NEXT.fetch_add(1, Ordering::Relaxed)
+    use rand_core::RngCore as _;
+    rand_core::OsRng.next_u64() % 1_000_000_000
 }
 
 fn gun(name: &str) -> Gun {
