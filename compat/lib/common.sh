@@ -47,9 +47,15 @@ FAILED=0
 STEP=0
 TIMEOUTS=0
 
+# Flows that start their own processes or make databases register them here.
+EXTRA_PIDS=()
+CLEANUP_CMDS=()
 cleanup() {
   local status=$?
   if [ -n "${GEN_PID:-}" ]; then kill -KILL "$GEN_PID" 2>/dev/null || true; fi
+  local pid cmd
+  for pid in ${EXTRA_PIDS[@]+"${EXTRA_PIDS[@]}"}; do kill -KILL "$pid" 2>/dev/null || true; done
+  for cmd in ${CLEANUP_CMDS[@]+"${CLEANUP_CMDS[@]}"}; do eval "$cmd" >/dev/null 2>&1 || true; done
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -370,3 +376,35 @@ NOTARY_CMD=(notary -s "$URL" --tlscacert "$TMP/ca.crt")
 HOST="127.0.0.1:$PORT"
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 size_of() { wc -c <"$1" | tr -d ' '; }
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for flows that run servers of their own (replicas, import)
+# ---------------------------------------------------------------------------------------------
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# wait_healthy URL PID LOG: until URL/_notary_server/health answers 200 (20 s), or PID exits.
+wait_healthy() {
+  local url=$1 pid=$2 log=$3
+  for _ in $(seq 100); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "process $pid exited; its log:"; tail -n 40 "$log"; return 1
+    fi
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$TMP/ca.crt" "$url/_notary_server/health")" = 200 ] && return 0
+    sleep 0.2
+  done
+  echo "no healthy answer from $url in 20 s; log:"; tail -n 40 "$log"; return 1
+}
+# stop_process PID: SIGTERM, wait up to 10 s, and return its exit status.
+stop_process() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 1
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid"; return $?; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null
+  return 1
+}
+# url_with_database URL NAME: URL with its database (path) replaced by NAME.
+url_with_database() {
+  "$PY" -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$1" "$2"
+}
