@@ -6,6 +6,10 @@
 #                                (default: target/debug/notarium at the repository root)
 #   COMPAT_TARGET=notary-server  the Go reference server, to prove the suite itself right
 #   COMPAT_FLOWS="notary docker" run only these flows (default: every file in flows/, in order)
+#   COMPAT_POSTGRES_URL=URL      a PostgreSQL to create databases in, for the replicas flow
+#   COMPAT_MYSQL_URL=URL         a MySQL/MariaDB (mysql://USER[:PASS]@HOST:PORT/DB) for the import flow
+#                                (without them those flows say so and do not run; under CI=true
+#                                that is a failed step)
 #   COMPAT_DATABASE_URL=URL      run notarium on this database (e.g. postgres://…; default: SQLite
 #                                in the temporary directory)
 #   COMPAT_KEEP=1                keep the temporary directory (trust dirs, server log)
@@ -19,7 +23,7 @@ COMPAT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(dirname "$COMPAT_DIR")
 TARGET=${COMPAT_TARGET:-notarium}
 STEP_TIMEOUT=${COMPAT_STEP_TIMEOUT:-60}
-FLOWS=${COMPAT_FLOWS:-notary delegations docker serve import}
+FLOWS=${COMPAT_FLOWS:-notary delegations docker serve replicas import}
 START_TIME=$(date +%s)
 export LC_ALL=C PYTHONUTF8=1
 
