@@ -11,6 +11,13 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v timeout >/dev/null 2>&1 || need_apt+=(coreutils)
 command -v pkill >/dev/null 2>&1 || need_apt+=(procps)
+if [ -n "${COMPAT_POSTGRES_URL:-}${COMPAT_DATABASE_URL:-}" ]; then
+  command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+fi
+if [ -n "${COMPAT_MYSQL_URL:-}" ]; then
+  command -v mysql >/dev/null 2>&1 || need_apt+=(mariadb-client)
+  command -v notary-signer >/dev/null 2>&1 || need_apt+=(notary)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
