@@ -32,6 +32,19 @@ use crate::gun::Gun;
 /// maintained upstream when this was written. Tested on 15.
 pub const MIN_SERVER_VERSION: i64 = 130_000;
 
+/// Refuses a server older than [`MIN_SERVER_VERSION`] (`server_version_num`, e.g. `150019`).
+fn check_server_version(version_num: &str) -> Result<()> {
+    let number: i64 = version_num.trim().parse().unwrap_or(0);
+    if number < MIN_SERVER_VERSION {
+        return Err(StorageError::Unsupported(format!(
+            "PostgreSQL server_version_num {} is older than {MIN_SERVER_VERSION} \
+             (PostgreSQL 13); upgrade the server",
+            version_num.trim()
+        )));
+    }
+    Ok(())
+}
+
 /// The channel of change notices between replicas.
 const CHANNEL: &str = "notarium_changes";
 
@@ -78,13 +91,7 @@ impl PostgresStore {
         let version: String = sqlx::query_scalar("SHOW server_version_num")
             .fetch_one(&pool)
             .await?;
-        let number: i64 = version.trim().parse().unwrap_or(0);
-        if number < MIN_SERVER_VERSION {
-            return Err(StorageError::Unsupported(format!(
-                "PostgreSQL server_version_num {version} is older than {MIN_SERVER_VERSION} \
-                 (PostgreSQL 13); upgrade the server"
-            )));
-        }
+        check_server_version(&version)?;
         migrate::run_postgres(&pool, migrate::POSTGRES, migration_lock()).await?;
         let (notices, _) = broadcast::channel(1024);
         let listener = PgListener::connect_with(&pool).await?;
@@ -518,4 +525,30 @@ where
     .await
     .map_err(conflict_on_unique)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_servers_are_refused_plainly() {
+        check_server_version("150019").expect("15 is supported");
+        check_server_version("130000").expect("13.0 is supported");
+        let err = check_server_version("120017").expect_err("12 is refused");
+        assert_eq!(
+            err.to_string(),
+            "unsupported database server: PostgreSQL server_version_num 120017 is older than \
+             130000 (PostgreSQL 13); upgrade the server"
+        );
+        assert!(check_server_version("garbage").is_err());
+    }
+
+    #[test]
+    fn lock_keys_differ_by_purpose_and_gun() {
+        assert_ne!(gun_lock("a"), gun_lock("b"));
+        assert_ne!(gun_lock("a"), changefeed_lock());
+        assert_ne!(changefeed_lock(), migration_lock());
+        assert_eq!(gun_lock("a"), gun_lock("a"));
+    }
 }
