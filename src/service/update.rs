@@ -17,15 +17,21 @@ impl Repos {
     /// new timestamp are stored, or nothing is.
     pub async fn update(&self, gun: &Gun, uploads: BTreeMap<RoleName, Bytes>) -> Result<()> {
         let now = self.clock.now();
-        let current = self.current_state(gun).await?;
+        // Three independent reads: run them at once, on separate connections.
+        let (current, snapshot, timestamp) = tokio::join!(
+            self.current_state(gun),
+            self.keys.held_ids(gun, ServerRole::Snapshot),
+            self.keys.held_ids(gun, ServerRole::Timestamp),
+        );
+        let current = current?;
         let base = current
             .timestamp
             .as_ref()
             .map(|t| to_i64(t.signed.signed.version))
             .transpose()?;
         let held = HeldKeys {
-            snapshot: self.keys.held_ids(gun, ServerRole::Snapshot).await?,
-            timestamp: self.keys.held_ids(gun, ServerRole::Timestamp).await?,
+            snapshot: snapshot?,
+            timestamp: timestamp?,
         };
         let roles: Vec<String> = uploads.keys().map(|r| r.to_string()).collect();
         // Validation is pure CPU (parsing, hashing, signature checks over up to 24 MiB): it runs
