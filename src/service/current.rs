@@ -93,7 +93,11 @@ impl Repos {
     /// missing under an unchanged timestamp is corruption.
     async fn current_pair(&self, gun: &Gun) -> Result<Option<Pair>> {
         for _ in 0..READ_ATTEMPTS {
-            let Some(timestamp) = self.store.latest_file(gun, "timestamp").await? else {
+            // The newest snapshot is almost always the one the newest timestamp names: read
+            // both in one query, and look the snapshot up by hash only when it is not.
+            let (timestamp, newest_snapshot) =
+                self.store.latest_two(gun, "timestamp", "snapshot").await?;
+            let Some(timestamp) = timestamp else {
                 return Ok(None);
             };
             let ts: Loaded<metadata::Timestamp> = self.load(gun, &timestamp)?;
@@ -103,7 +107,11 @@ impl Repos {
                 .meta
                 .get("snapshot")
                 .ok_or_else(|| ServiceError::Corrupt("timestamp lists no snapshot".into()))?;
-            match self.file_listed(gun, "snapshot", meta).await? {
+            let listed = match newest_snapshot {
+                Some(s) if hex_sha256(meta).is_some_and(|sha| sha == s.sha256) => Some(s),
+                _ => self.file_listed(gun, "snapshot", meta).await?,
+            };
+            match listed {
                 Some(snapshot) => {
                     let snap = self.load(gun, &snapshot)?;
                     return Ok(Some(Pair {

@@ -193,6 +193,15 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     ) -> Result<Option<StoredFile>>;
     /// The highest stored version of a role.
     async fn latest_file(&self, gun: &Gun, role: &str) -> Result<Option<StoredFile>>;
+    /// The highest stored version of each of two roles, read together (one statement, so one
+    /// consistent view): what a cold read of `timestamp.json` needs, the timestamp and the
+    /// snapshot it almost always names.
+    async fn latest_two(
+        &self,
+        gun: &Gun,
+        first: &str,
+        second: &str,
+    ) -> Result<(Option<StoredFile>, Option<StoredFile>)>;
     /// Writes every file in one transaction, or none: [`StorageError::Conflict`] when a role's
     /// version is not above everything stored for it, or when the newest stored timestamp
     /// version is no longer `base` (the one the update was validated against; `None` for a

@@ -178,6 +178,35 @@ impl Store for SqliteStore {
         row.as_ref().map(file_from_row).transpose()
     }
 
+    #[instrument(skip_all)]
+    async fn latest_two(
+        &self,
+        gun: &Gun,
+        first: &str,
+        second: &str,
+    ) -> Result<(Option<StoredFile>, Option<StoredFile>)> {
+        let sql = format!(
+            "SELECT * FROM (SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ? AND role = ? \
+             ORDER BY version DESC LIMIT 1) AS first_role \
+             UNION ALL SELECT * FROM (SELECT {FILE_COLUMNS} FROM tuf_files \
+             WHERE gun = ? AND role = ? ORDER BY version DESC LIMIT 1) AS second_role"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(gun.as_str())
+            .bind(first)
+            .bind(gun.as_str())
+            .bind(second)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut files = rows.iter().map(file_from_row).collect::<Result<Vec<_>>>()?;
+        let second_file = files
+            .iter()
+            .position(|f| f.role == second)
+            .map(|i| files.remove(i));
+        let first_file = files.into_iter().find(|f| f.role == first);
+        Ok((first_file, second_file))
+    }
+
     #[instrument(skip_all, fields(gun = %gun, files = files.len()))]
     async fn commit_update(
         &self,

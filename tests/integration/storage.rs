@@ -221,6 +221,25 @@ async fn files_round_trip_by_version_checksum_and_latest() {
             "{}: nor does another GUN see it",
             b.name
         );
+        let (ts, targets) = store
+            .latest_two(&g, "timestamp", "targets")
+            .await
+            .expect("read two");
+        assert_eq!(
+            (
+                ts.map(|f| (f.role, f.version)),
+                targets.map(|f| (f.role, f.version))
+            ),
+            (Some(("timestamp".into(), 2)), Some(("targets".into(), 2))),
+            "{}: the newest of each, each in its place",
+            b.name
+        );
+        let (none, root) = store
+            .latest_two(&g, "targets/missing", "root")
+            .await
+            .expect("read two");
+        assert!(none.is_none(), "{}", b.name);
+        assert_eq!(root.map(|f| f.version), Some(1), "{}", b.name);
         assert!(!store.is_empty().await.expect("is_empty"), "{}", b.name);
         store.health().await.expect("healthy");
         drop(store);
