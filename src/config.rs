@@ -54,6 +54,20 @@ pub struct ServeArgs {
     /// Log format: `human` or `json` [default: human].
     #[arg(long, env = "NOTARIUM_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Token authentication: where clients get tokens (the challenge's realm). With
+    /// --auth-token-service, --auth-token-issuer and --auth-token-root-cert-bundle, every route
+    /// but health requires a bearer token.
+    #[arg(long, env = "NOTARIUM_AUTH_TOKEN_REALM")]
+    pub auth_token_realm: Option<String>,
+    /// The audience tokens must name (the challenge's service).
+    #[arg(long, env = "NOTARIUM_AUTH_TOKEN_SERVICE")]
+    pub auth_token_service: Option<String>,
+    /// The issuer (`iss`) tokens must name.
+    #[arg(long, env = "NOTARIUM_AUTH_TOKEN_ISSUER")]
+    pub auth_token_issuer: Option<String>,
+    /// PEM file of the certificates that sign tokens.
+    #[arg(long, env = "NOTARIUM_AUTH_TOKEN_ROOT_CERT_BUNDLE")]
+    pub auth_token_root_cert_bundle: Option<PathBuf>,
     /// Cache-Control max-age for current metadata, seconds [default: 300].
     #[arg(long, env = "NOTARIUM_CACHE_CURRENT_MAX_AGE")]
     pub cache_current_max_age: Option<u32>,
@@ -89,6 +103,10 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     cache_current_max_age: Option<u32>,
     cache_consistent_max_age: Option<u32>,
+    auth_token_realm: Option<String>,
+    auth_token_service: Option<String>,
+    auth_token_issuer: Option<String>,
+    auth_token_root_cert_bundle: Option<PathBuf>,
 }
 
 /// How the listener speaks.
@@ -147,6 +165,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Cache lifetimes.
     pub cache: CacheConfig,
+    /// Token authentication, when configured.
+    pub auth: Option<std::sync::Arc<crate::auth::TokenAuth>>,
 }
 
 /// The longest max-age notary accepts (one year).
@@ -204,6 +224,14 @@ impl Config {
             cache.current <= MAX_AGE_LIMIT && cache.consistent <= MAX_AGE_LIMIT,
             "cache max-age must be between 0 and {MAX_AGE_LIMIT} seconds"
         );
+        let auth = resolve_auth(
+            args.auth_token_realm.clone().or(file.auth_token_realm),
+            args.auth_token_service.clone().or(file.auth_token_service),
+            args.auth_token_issuer.clone().or(file.auth_token_issuer),
+            args.auth_token_root_cert_bundle
+                .clone()
+                .or(file.auth_token_root_cert_bundle),
+        )?;
         let defaults = PoolSettings::default();
         let pool = PoolSettings {
             max_connections: args
@@ -238,7 +266,35 @@ impl Config {
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Human),
             cache,
+            auth,
         })
+    }
+}
+
+/// Token authentication from its four settings: all or none.
+fn resolve_auth(
+    realm: Option<String>,
+    service: Option<String>,
+    issuer: Option<String>,
+    bundle: Option<PathBuf>,
+) -> anyhow::Result<Option<std::sync::Arc<crate::auth::TokenAuth>>> {
+    match (realm, service, issuer, bundle) {
+        (None, None, None, None) => Ok(None),
+        (Some(realm), Some(service), Some(issuer), Some(bundle)) => {
+            let pem = std::fs::read(&bundle).with_context(|| {
+                format!(
+                    "could not read the token root certificate bundle {}",
+                    bundle.display()
+                )
+            })?;
+            let auth = crate::auth::TokenAuth::new(&realm, &service, &issuer, &pem)
+                .map_err(|e| anyhow::anyhow!("token authentication: {e}"))?;
+            Ok(Some(std::sync::Arc::new(auth)))
+        }
+        _ => anyhow::bail!(
+            "token authentication needs all of auth_token_realm, auth_token_service, \
+             auth_token_issuer and auth_token_root_cert_bundle"
+        ),
     }
 }
 

@@ -68,6 +68,7 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
         repos: Arc::new(Repos::new(store, keys, clock)),
         cache: config.cache,
         limits: Limits::default(),
+        auth: config.auth.clone(),
     })
 }
 

@@ -2,6 +2,7 @@
 //!
 //! One file per notary operation; this module holds the route dispatch and the state.
 
+mod auth;
 mod changefeed;
 mod delete;
 pub mod error;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub cache: CacheConfig,
     /// Size limits.
     pub limits: Limits,
+    /// Token authentication, when configured.
+    pub auth: Option<Arc<crate::auth::TokenAuth>>,
 }
 
 /// The whole application as a router, without binding anything; tests drive it directly.
@@ -100,6 +103,13 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         Ok(gun) => gun,
         Err(e) => return e.into_response(),
     };
+    if let Some(auth) = &state.auth {
+        if let Some(needed) = auth::needed(&route) {
+            if let Some(challenge) = auth::refusal(auth, request.headers(), &needed) {
+                return challenge;
+            }
+        }
+    }
     let query = request.uri().query().map(str::to_owned);
     let result = match (route, gun) {
         (Route::Base, _) => Ok(text_json("{}")),

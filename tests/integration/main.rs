@@ -2,6 +2,7 @@
 //! metadata signed by a kit independent of the server's TUF code.
 //!
 //! - `api`: routes, headers, keys, the changefeed;
+//! - `auth`: token authentication, challenges and scopes;
 //! - `update`: client flows that must be accepted;
 //! - `attacks`: every refused update, each leaving the stored state byte-identical;
 //! - `races`: parallel publishes and key requests on a multi-threaded runtime;
@@ -10,6 +11,7 @@
 
 mod api;
 mod attacks;
+mod auth;
 mod crash;
 mod kit;
 mod races;
@@ -93,6 +95,7 @@ impl TestApp {
             kek: KekSource::Inline(base64::engine::general_purpose::STANDARD.encode([9u8; 32])),
             log_format: LogFormat::Human,
             cache: CacheConfig::default(),
+            auth: None,
         };
         let state = notarium::cli::serve::build_state(&config, clock)
             .await
@@ -185,6 +188,11 @@ pub async fn send(
         builder = builder.header("content-type", ct);
     }
     let request = builder.body(Body::from(body)).expect("request");
+    send_request(router, request).await
+}
+
+/// One prepared request to a router, read whole.
+pub async fn send_request(router: Router, request: Request<Body>) -> TestResponse {
     let response = router.oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
