@@ -15,6 +15,7 @@ FLOW_TITLES = {
     "delegations": "notary CLI: delegations",
     "docker": "Docker CLI 28: content trust",
     "serve": "notarium serve with a generated CA",
+    "auth": "token authentication (notarium as its own token service)",
     "replicas": "two notarium replicas on one PostgreSQL",
     "import": "moving over from notary-server (notarium import)",
 }
@@ -42,7 +43,7 @@ def load(path):
                          "race.py: ", cmd)
             cmd = re.sub(r"bash -c .*raise_threshold \(\).*", "raise_threshold (resign.py + upload)", cmd)
             cmd = re.sub(r"\b(app|delegations|docker|never-published|generated|import-a|import-b|"
-                         r"replicas-basic|replicas-shared)-\d+", r"\1-N", cmd)
+                         r"replicas-basic|replicas-shared|auth|auth-docker)-\d+", r"\1-N", cmd)
             cmd = re.sub(r"\bnotarium_(replicas|import_server|import_signer)_[0-9_]+", r"notarium_\1_N", cmd)
             desc = re.sub(r"\bnotarium_(replicas|import_server|import_signer)_[0-9_]+", r"notarium_\1_N", desc)
             cmd = re.sub(r"https://127\.0\.0\.1:\d+", "$URL", cmd)

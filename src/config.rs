@@ -68,6 +68,12 @@ pub struct ServeArgs {
     /// PEM file of the certificates that sign tokens.
     #[arg(long, env = "NOTARIUM_AUTH_TOKEN_ROOT_CERT_BUNDLE")]
     pub auth_token_root_cert_bundle: Option<PathBuf>,
+    /// Be your own token service: users in this htpasswd file (bcrypt, `htpasswd -B`) get
+    /// tokens from `/auth/token` on this server, signed by a key kept in the data directory.
+    /// Every route but health then requires a token. Realm defaults to this server's
+    /// `/auth/token`, service and issuer to `notarium`.
+    #[arg(long, env = "NOTARIUM_AUTH_USERS")]
+    pub auth_users: Option<PathBuf>,
     /// Cache-Control max-age for current metadata, seconds [default: 300].
     #[arg(long, env = "NOTARIUM_CACHE_CURRENT_MAX_AGE")]
     pub cache_current_max_age: Option<u32>,
@@ -107,6 +113,7 @@ struct FileConfig {
     auth_token_service: Option<String>,
     auth_token_issuer: Option<String>,
     auth_token_root_cert_bundle: Option<PathBuf>,
+    auth_users: Option<PathBuf>,
 }
 
 /// How the listener speaks.
@@ -165,8 +172,23 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Cache lifetimes.
     pub cache: CacheConfig,
-    /// Token authentication, when configured.
+    /// Token authentication by an external token service, when configured.
     pub auth: Option<std::sync::Arc<crate::auth::TokenAuth>>,
+    /// The built-in token service's users file, when it is on (see [`ServeArgs::auth_users`]).
+    pub auth_users: Option<BuiltInAuth>,
+}
+
+/// Settings of the built-in token service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltInAuth {
+    /// htpasswd file.
+    pub users: PathBuf,
+    /// Realm to announce, when not this server's own `/auth/token`.
+    pub realm: Option<String>,
+    /// Service (audience) name.
+    pub service: String,
+    /// Issuer name.
+    pub issuer: String,
 }
 
 /// The longest max-age notary accepts (one year).
@@ -224,14 +246,30 @@ impl Config {
             cache.current <= MAX_AGE_LIMIT && cache.consistent <= MAX_AGE_LIMIT,
             "cache max-age must be between 0 and {MAX_AGE_LIMIT} seconds"
         );
-        let auth = resolve_auth(
-            args.auth_token_realm.clone().or(file.auth_token_realm),
-            args.auth_token_service.clone().or(file.auth_token_service),
-            args.auth_token_issuer.clone().or(file.auth_token_issuer),
-            args.auth_token_root_cert_bundle
-                .clone()
-                .or(file.auth_token_root_cert_bundle),
-        )?;
+        let realm = args.auth_token_realm.clone().or(file.auth_token_realm);
+        let service = args.auth_token_service.clone().or(file.auth_token_service);
+        let issuer = args.auth_token_issuer.clone().or(file.auth_token_issuer);
+        let bundle = args
+            .auth_token_root_cert_bundle
+            .clone()
+            .or(file.auth_token_root_cert_bundle);
+        let (auth, auth_users) = match args.auth_users.clone().or(file.auth_users) {
+            Some(users) => {
+                anyhow::ensure!(
+                    bundle.is_none(),
+                    "auth_users (the built-in token service) cannot be combined with \
+                     auth_token_root_cert_bundle (an external one)"
+                );
+                let built_in = BuiltInAuth {
+                    users,
+                    realm,
+                    service: service.unwrap_or_else(|| "notarium".to_owned()),
+                    issuer: issuer.unwrap_or_else(|| "notarium".to_owned()),
+                };
+                (None, Some(built_in))
+            }
+            None => (resolve_auth(realm, service, issuer, bundle)?, None),
+        };
         let defaults = PoolSettings::default();
         let pool = PoolSettings {
             max_connections: args
@@ -267,6 +305,7 @@ impl Config {
                 .unwrap_or(LogFormat::Human),
             cache,
             auth,
+            auth_users,
         })
     }
 }

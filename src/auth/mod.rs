@@ -3,6 +3,7 @@
 //!
 //! Off unless configured. Health is never authenticated.
 
+pub mod issuer;
 pub mod token;
 
 use token::{allows, Grant, TokenError, Verifier};

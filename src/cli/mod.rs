@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the trust server.
-    Serve(serve::ServeCommand),
+    Serve(Box<serve::ServeCommand>),
     /// Carry a notary-server's repositories (and notary-signer's keys) into Notarium.
     Import(import::ImportCommand),
 }

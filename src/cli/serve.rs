@@ -6,6 +6,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+use crate::auth::issuer::Issuer;
+use crate::auth::TokenAuth;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, KekSource, LogFormat, ServeArgs, Transport};
 use crate::http::{router, AppState, Limits};
@@ -64,12 +66,48 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
         })?;
     let kek = load_kek(&config.kek)?;
     let keys = ServerKeys::new(Arc::clone(&store), kek, Arc::clone(&clock));
+    let (auth, issuer) = match &config.auth_users {
+        None => (config.auth.clone(), None),
+        Some(built_in) => {
+            let issuer = Issuer::load(
+                &built_in.users,
+                &config.data_dir.join("auth"),
+                &built_in.issuer,
+            )?;
+            let realm = built_in.realm.clone().unwrap_or_else(|| own_realm(config));
+            let auth = TokenAuth::new(
+                &realm,
+                &built_in.service,
+                &built_in.issuer,
+                issuer.bundle_pem().as_bytes(),
+            )
+            .map_err(|e| anyhow::anyhow!("built-in token service: {e}"))?;
+            tracing::info!(realm = %realm, "token authentication with the built-in token service");
+            (Some(Arc::new(auth)), Some(Arc::new(issuer)))
+        }
+    };
     Ok(AppState {
         repos: Arc::new(Repos::new(store, keys, clock)),
         cache: config.cache,
         limits: Limits::default(),
-        auth: config.auth.clone(),
+        auth,
+        issuer,
     })
+}
+
+/// This server's own token endpoint, as clients reach it.
+fn own_realm(config: &Config) -> String {
+    let scheme = if config.transport == Transport::Plain {
+        "http"
+    } else {
+        "https"
+    };
+    let host = if config.listen.ip().is_unspecified() {
+        format!("localhost:{}", config.listen.port())
+    } else {
+        config.listen.to_string()
+    };
+    format!("{scheme}://{host}/auth/token")
 }
 
 fn print_docker_hint(addr: std::net::SocketAddr, ca: &Path) {

@@ -1,10 +1,14 @@
 //! The token check in front of every route (brief §8): the access each route needs, and the
 //! 401 with notary's body and the challenge the clients follow.
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 
 use super::routes::Route;
+use super::AppState;
+use crate::auth::issuer::{IssueError, Issuer};
 use crate::auth::{Needed, Refusal, TokenAuth};
 
 /// What `route` needs; `None` for routes never authenticated (health, 405s).
@@ -58,4 +62,75 @@ pub(super) fn refusal(auth: &TokenAuth, headers: &HeaderMap, needed: &Needed) ->
         headers.insert(header::WWW_AUTHENTICATE, value);
     }
     Some(response)
+}
+
+/// `GET /auth/token?service=…&scope=…` of the built-in token service: HTTP Basic credentials
+/// (or none, for an access-less token), the way registries' token services answer.
+pub(super) fn token_endpoint(
+    issuer: &Issuer,
+    state: &AppState,
+    request: &Request<Body>,
+) -> Response {
+    let pairs: Vec<(String, String)> = request
+        .uri()
+        .query()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    let service = pairs
+        .iter()
+        .find(|(k, _)| k == "service")
+        .map(|(_, v)| v.clone())
+        .or_else(|| state.auth.as_ref().map(|a| a.service.clone()))
+        .unwrap_or_default();
+    // Docker repeats `scope`; some clients join several with spaces.
+    let scopes: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let basic = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok());
+    let credentials = basic.as_deref().and_then(|b| b.split_once(':'));
+    match issuer.issue(
+        credentials,
+        &service,
+        &scopes,
+        state.repos.now().timestamp(),
+    ) {
+        Ok(body) => {
+            let mut response = (StatusCode::OK, body.to_string()).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            response
+        }
+        Err(IssueError::BadCredentials) => {
+            tracing::info!(
+                user = credentials.map(|c| c.0).unwrap_or(""),
+                "refused token request"
+            );
+            let mut response = (
+                StatusCode::UNAUTHORIZED,
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"invalid username or password"}]}"#,
+            )
+                .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"notarium\""),
+            );
+            response
+        }
+        Err(IssueError::Signing) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }

@@ -70,6 +70,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Token authentication, when configured.
     pub auth: Option<Arc<crate::auth::TokenAuth>>,
+    /// The built-in token service, when this server is its own (`/auth/token`).
+    pub issuer: Option<Arc<crate::auth::issuer::Issuer>>,
 }
 
 /// The whole application as a router, without binding anything; tests drive it directly.
@@ -96,6 +98,11 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
                 .into_response(),
             Err(_) => ApiError::NoRoute.into_response(),
         };
+    }
+    if path == "/auth/token" {
+        if let Some(issuer) = &state.issuer {
+            return auth::token_endpoint(issuer, &state, &request);
+        }
     }
     let route = routes::route(request.method(), &path);
     // Every GUN is checked once, here, before any handler or storage sees it.

@@ -156,6 +156,11 @@ impl Repos {
         cache
     }
 
+    /// The current time, from the service's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// The store, for health checks.
     pub fn store(&self) -> &SharedStore {
         &self.store

@@ -111,6 +111,7 @@ async fn app(bundle: &str) -> (axum::Router, tempfile::TempDir) {
         log_format: LogFormat::Human,
         cache: CacheConfig::default(),
         auth: Some(std::sync::Arc::new(auth)),
+        auth_users: None,
     };
     let state = notarium::cli::serve::build_state(&config, std::sync::Arc::new(SystemClock))
         .await

@@ -96,6 +96,7 @@ impl TestApp {
             log_format: LogFormat::Human,
             cache: CacheConfig::default(),
             auth: None,
+            auth_users: None,
         };
         let state = notarium::cli::serve::build_state(&config, clock)
             .await
