@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// `/auth/token`, service and issuer to `notarium`.
     #[arg(long, env = "NOTARIUM_AUTH_USERS")]
     pub auth_users: Option<PathBuf>,
+    /// Seconds between background passes that renew timestamps close to expiry with no client
+    /// traffic (0 turns them off) [default: 3600].
+    #[arg(long, env = "NOTARIUM_RENEW_INTERVAL")]
+    pub renew_interval: Option<u64>,
     /// Cache-Control max-age for current metadata, seconds [default: 300].
     #[arg(long, env = "NOTARIUM_CACHE_CURRENT_MAX_AGE")]
     pub cache_current_max_age: Option<u32>,
@@ -114,6 +118,7 @@ struct FileConfig {
     auth_token_issuer: Option<String>,
     auth_token_root_cert_bundle: Option<PathBuf>,
     auth_users: Option<PathBuf>,
+    renew_interval: Option<u64>,
 }
 
 /// How the listener speaks.
@@ -176,6 +181,8 @@ pub struct Config {
     pub auth: Option<std::sync::Arc<crate::auth::TokenAuth>>,
     /// The built-in token service's users file, when it is on (see [`ServeArgs::auth_users`]).
     pub auth_users: Option<BuiltInAuth>,
+    /// Time between background renewal passes; zero for none.
+    pub renew_interval: std::time::Duration,
 }
 
 /// Settings of the built-in token service.
@@ -306,6 +313,9 @@ impl Config {
             cache,
             auth,
             auth_users,
+            renew_interval: std::time::Duration::from_secs(
+                args.renew_interval.or(file.renew_interval).unwrap_or(3600),
+            ),
         })
     }
 }

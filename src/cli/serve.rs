@@ -175,6 +175,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(ca) = &ca {
         print_docker_hint(addr, &ca.ca_cert);
     }
+    if !config.renew_interval.is_zero() {
+        let repos = Arc::clone(&state.repos);
+        let every = config.renew_interval;
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let (seen, failed) = repos.renew_all().await;
+                tracing::debug!(repositories = seen, failed, "background renewal pass");
+            }
+        });
+    }
     server::serve(listener, router(state), tls, server::shutdown_signal()).await?;
     Ok(())
 }

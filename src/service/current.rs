@@ -275,4 +275,34 @@ impl Repos {
         }
         self.current_pair(gun).await?.ok_or(ServiceError::NotFound)
     }
+
+    /// Renews every repository whose timestamp is within its refresh margin (or whose
+    /// server-held snapshot has expired), with no client traffic, so that what a mirror or CDN
+    /// holds never lapses. Returns how many repositories were looked at and how many failed.
+    pub async fn renew_all(&self) -> (usize, usize) {
+        let mut after = String::new();
+        let (mut seen, mut failed) = (0, 0);
+        loop {
+            let page = match self.store.guns_after(&after, 256).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "background renewal could not list repositories");
+                    return (seen, failed + 1);
+                }
+            };
+            let Some(last) = page.last().cloned() else {
+                return (seen, failed);
+            };
+            for name in page {
+                seen += 1;
+                let Ok(gun) = Gun::parse(&name) else { continue };
+                // Reading the current timestamp renews it when due (see `refresh`).
+                if let Err(e) = self.current_role(&gun, &RoleName::timestamp()).await {
+                    failed += 1;
+                    tracing::warn!(gun = %gun, error = %e, "background renewal failed");
+                }
+            }
+            after = last;
+        }
+    }
 }

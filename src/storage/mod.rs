@@ -224,6 +224,9 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// Stores a new key; [`StorageError::Conflict`] when its generation is already taken, which
     /// is how two racing creators agree on one key.
     async fn insert_key(&self, key: &StoredKey) -> Result<()>;
+    /// Up to `limit` GUNs that have a timestamp, in name order, after `after` (exclusive);
+    /// how background renewal walks every repository a page at a time.
+    async fn guns_after(&self, after: &str, limit: i64) -> Result<Vec<String>>;
     /// Whether the database answers and holds our schema.
     async fn health(&self) -> Result<()>;
     /// Whether nothing at all is stored (no file, change or key): `notarium import` only

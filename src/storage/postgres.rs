@@ -447,6 +447,17 @@ impl Store for PostgresStore {
         insert_key(&self.pool, key).await
     }
 
+    async fn guns_after(&self, after: &str, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT gun FROM tuf_files WHERE role = 'timestamp' AND gun > $1 \
+             ORDER BY gun LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn health(&self) -> Result<()> {
         sqlx::query("SELECT 1 FROM tuf_files LIMIT 1")
             .fetch_optional(&self.pool)

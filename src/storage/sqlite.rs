@@ -297,6 +297,17 @@ impl Store for SqliteStore {
         insert_key(&self.pool, key).await
     }
 
+    async fn guns_after(&self, after: &str, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT gun FROM tuf_files WHERE role = 'timestamp' AND gun > ? \
+             ORDER BY gun LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn health(&self) -> Result<()> {
         sqlx::query("SELECT 1 FROM tuf_files LIMIT 1")
             .fetch_optional(&self.pool)

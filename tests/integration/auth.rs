@@ -112,6 +112,7 @@ async fn app(bundle: &str) -> (axum::Router, tempfile::TempDir) {
         cache: CacheConfig::default(),
         auth: Some(std::sync::Arc::new(auth)),
         auth_users: None,
+        renew_interval: std::time::Duration::ZERO,
     };
     let state = notarium::cli::serve::build_state(&config, std::sync::Arc::new(SystemClock))
         .await

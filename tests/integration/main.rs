@@ -85,8 +85,22 @@ impl TestApp {
         TestApp { router, dir }
     }
 
+    /// The application state on the same database and keys, with another clock.
+    pub async fn state_with_clock(&self, clock: Arc<dyn Clock>) -> notarium::AppState {
+        notarium::cli::serve::build_state(&TestApp::config_on(self.dir.path()), clock)
+            .await
+            .expect("application state")
+    }
+
     async fn router_on(dir: &std::path::Path, clock: Arc<dyn Clock>) -> Router {
-        let config = Config {
+        let state = notarium::cli::serve::build_state(&TestApp::config_on(dir), clock)
+            .await
+            .expect("application state");
+        notarium::router(state)
+    }
+
+    fn config_on(dir: &std::path::Path) -> Config {
+        Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.to_owned(),
             database_url: format!("sqlite://{}", dir.join("test.db").display()),
@@ -97,11 +111,8 @@ impl TestApp {
             cache: CacheConfig::default(),
             auth: None,
             auth_users: None,
-        };
-        let state = notarium::cli::serve::build_state(&config, clock)
-            .await
-            .expect("application state");
-        notarium::router(state)
+            renew_interval: std::time::Duration::ZERO,
+        }
     }
 
     pub async fn request(

@@ -240,6 +240,24 @@ async fn files_round_trip_by_version_checksum_and_latest() {
             .expect("read two");
         assert!(none.is_none(), "{}", b.name);
         assert_eq!(root.map(|f| f.version), Some(1), "{}", b.name);
+        for name in ["example.com/b", "example.com/c"] {
+            store
+                .commit_update(&gun(name), None, &first_publish(), at(4))
+                .await
+                .expect("publish");
+        }
+        assert_eq!(
+            store.guns_after("", 2).await.expect("page"),
+            vec!["example.com/app", "example.com/b"],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            store.guns_after("example.com/b", 10).await.expect("page"),
+            vec!["example.com/c"],
+            "{}",
+            b.name
+        );
         assert!(!store.is_empty().await.expect("is_empty"), "{}", b.name);
         store.health().await.expect("healthy");
         drop(store);

@@ -268,6 +268,49 @@ async fn stale_timestamp_is_renewed_on_read() {
     assert_eq!(feed["count"], 2, "the renewal is in the changefeed");
 }
 
+/// Background renewal: no client reads, yet a timestamp close to expiry is replaced, once, and
+/// a repository that is not due is left alone.
+#[tokio::test]
+async fn background_renewal_needs_no_client() {
+    use notarium::clock::Clock as _;
+    use std::sync::Arc;
+
+    let app = TestApp::new().await;
+    let _ = initialised(&app).await;
+    let now = notarium::clock::SystemClock.now();
+    let state = app
+        .state_with_clock(Arc::new(notarium::clock::FixedClock(now)))
+        .await;
+    assert_eq!(
+        state.repos.renew_all().await,
+        (1, 0),
+        "one repository, nothing due"
+    );
+    let feed = app.get("/v2/_trust/changefeed?records=10").await.json();
+    assert_eq!(feed["count"], 1, "nothing written when nothing is due");
+
+    let later = now + chrono::Duration::hours(13 * 24 + 12);
+    let state = app
+        .state_with_clock(Arc::new(notarium::clock::FixedClock(later)))
+        .await;
+    assert_eq!(state.repos.renew_all().await, (1, 0));
+    assert_eq!(
+        state.repos.renew_all().await,
+        (1, 0),
+        "a second pass finds nothing due"
+    );
+    let feed = app.get("/v2/_trust/changefeed?records=10").await.json();
+    assert_eq!(feed["count"], 2, "one renewal, recorded");
+    let served = app
+        .get(&format!("/v2/{GUN}/_trust/tuf/2.timestamp.json"))
+        .await;
+    assert_eq!(
+        served.status,
+        axum::http::StatusCode::OK,
+        "version 2 was written without a read"
+    );
+}
+
 #[tokio::test]
 async fn delete_then_init_again() {
     let app = TestApp::new().await;
