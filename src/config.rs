@@ -353,6 +353,59 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     toml::from_str(&text).with_context(|| format!("could not parse config file {}", path.display()))
 }
 
+/// A configuration file with every key, its default and what it does: what
+/// `notarium print-default-config` prints. Keys without a default are commented out.
+pub fn default_config_toml() -> String {
+    let pool = PoolSettings::default();
+    let cache = CacheConfig::default();
+    format!(
+        r#"# Notarium configuration. Precedence: this file < NOTARIUM_* environment < flags.
+
+# Address to listen on.
+listen = "127.0.0.1:4443"
+# Embedded database, generated TLS files and the development key-encryption key.
+data_dir = "notarium-data"
+# Database: sqlite://PATH (default: DATA_DIR/notarium.db) or postgres://USER@HOST:PORT/DB.
+# database_url = "postgres://notarium@db.example.com:5432/notarium"
+database_max_connections = {max}
+database_min_connections = {min}
+# Seconds a request waits for a database connection.
+database_acquire_timeout = {acquire}
+
+# Your own certificate chain and key; without both, a local CA is generated in data_dir.
+# tls_cert = "/etc/notarium/server.crt"
+# tls_key = "/etc/notarium/server.key"
+# Plain HTTP, behind a TLS-terminating proxy.
+plain_http = false
+
+# 32 random bytes, base64, sealing the server's private keys. Required in production (or the
+# key itself in NOTARIUM_KEY_ENCRYPTION_KEY); without it a development key is generated.
+# key_encryption_key_file = "/etc/notarium/kek"
+
+# human or json.
+log_format = "human"
+# Cache-Control max-age (seconds) of current metadata, and of metadata by version or hash.
+cache_current_max_age = {current}
+cache_consistent_max_age = {consistent}
+# Seconds between background passes renewing timestamps close to expiry (0: off).
+renew_interval = 3600
+
+# Token authentication by a registry's token service (all four, or none):
+# auth_token_realm = "https://registry.example.com/auth/token"
+# auth_token_service = "notarium.example.com"
+# auth_token_issuer = "registry-token-issuer"
+# auth_token_root_cert_bundle = "/etc/notarium/token-ca.pem"
+# Or be your own token service, with users from an htpasswd file (bcrypt):
+# auth_users = "/etc/notarium/htpasswd"
+"#,
+        max = pool.max_connections,
+        min = pool.min_connections,
+        acquire = pool.acquire_timeout.as_secs(),
+        current = cache.current,
+        consistent = cache.consistent,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,5 +462,33 @@ mod tests {
             format!("{:?}", KekSource::Inline("secret".into())),
             "Inline(<redacted>)"
         );
+    }
+
+    #[test]
+    fn the_default_config_names_only_real_keys() {
+        // Uncommented, every line must be a key the file accepts (unknown keys are refused).
+        let text = default_config_toml();
+        let mut uncommented = String::new();
+        for line in text.lines() {
+            let key_line = line.trim_start_matches("# ");
+            if key_line.contains(" = ") && !key_line.contains(". ") {
+                uncommented.push_str(key_line);
+                uncommented.push('\n');
+            }
+        }
+        let file: FileConfig = toml::from_str(&uncommented).expect("every key is known");
+        assert_eq!(file.listen, Some("127.0.0.1:4443".parse().expect("addr")));
+        assert_eq!(file.renew_interval, Some(3600));
+        assert!(file.auth_users.is_some() && file.auth_token_realm.is_some());
+        // And as printed (with the optional keys commented out) it resolves on its own.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notarium.toml");
+        std::fs::write(&path, &text).expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let config = Config::resolve(&args, None).expect("the printed defaults resolve");
+        assert_eq!(config.pool, PoolSettings::default());
     }
 }

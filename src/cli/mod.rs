@@ -21,6 +21,8 @@ pub enum Command {
     Serve(Box<serve::ServeCommand>),
     /// Carry a notary-server's repositories (and notary-signer's keys) into Notarium.
     Import(import::ImportCommand),
+    /// Print a configuration file with every key and its default.
+    PrintDefaultConfig,
 }
 
 impl Cli {
@@ -29,6 +31,10 @@ impl Cli {
         match self.command {
             Command::Serve(cmd) => cmd.run(),
             Command::Import(cmd) => cmd.run(),
+            Command::PrintDefaultConfig => {
+                print!("{}", crate::config::default_config_toml());
+                Ok(())
+            }
         }
     }
 }
