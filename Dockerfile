@@ -9,7 +9,7 @@
 #   -e NOTARIUM_KEY_ENCRYPTION_KEY_FILE=/run/secrets/kek
 #   -e NOTARIUM_DATABASE_URL=postgres://notarium@db:5432/notarium
 
-FROM rust:1.85-bookworm AS build
+FROM rust:1-bookworm AS build
 WORKDIR /src
 # Dependencies first, so that source changes do not rebuild them.
 COPY Cargo.toml Cargo.lock ./
@@ -31,6 +31,5 @@ VOLUME ["/var/lib/notarium"]
 ENV NOTARIUM_LISTEN=0.0.0.0:4443 \
     NOTARIUM_DATA_DIR=/var/lib/notarium
 EXPOSE 4443
-HEALTHCHECK --interval=30s --timeout=3s CMD ["/usr/local/bin/notarium", "--version"]
 ENTRYPOINT ["/usr/local/bin/notarium"]
 CMD ["serve"]
