@@ -92,6 +92,7 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
         limits: Limits::default(),
         auth,
         issuer,
+        metrics: Arc::new(crate::http::metrics::Metrics::new()),
     })
 }
 

@@ -39,6 +39,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// notary's error code, for metrics.
+    pub(crate) fn code(&self) -> &'static str {
+        self.parts().1
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str, Option<Value>) {
         use ApiError::*;
         match self {

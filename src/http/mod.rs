@@ -8,6 +8,7 @@ mod delete;
 pub mod error;
 mod health;
 mod key;
+pub mod metrics;
 mod role;
 pub mod routes;
 mod update;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub auth: Option<Arc<crate::auth::TokenAuth>>,
     /// The built-in token service, when this server is its own (`/auth/token`).
     pub issuer: Option<Arc<crate::auth::issuer::Issuer>>,
+    /// What `/metrics` exports.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The whole application as a router, without binding anything; tests drive it directly.
@@ -84,6 +87,23 @@ fn parse_gun(raw: &str) -> Result<Gun, ApiError> {
 }
 
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+    if request.method() == axum::http::Method::GET && request.uri().path() == "/metrics" {
+        return state.metrics.render(state.repos.store());
+    }
+    let started = std::time::Instant::now();
+    let name = percent_decode_str(request.uri().path())
+        .decode_utf8()
+        .map_or("NotFound", |p| {
+            metrics::route_name(&routes::route(request.method(), &p))
+        });
+    let response = answer(&state, request).await;
+    state
+        .metrics
+        .observe(name, response.status(), started.elapsed());
+    response
+}
+
+async fn answer(state: &AppState, request: Request) -> Response {
     let raw_path = request.uri().path().to_owned();
     // Notary matches on the decoded path: `%2F` in a GUN is a slash.
     let Ok(path) = percent_decode_str(&raw_path).decode_utf8() else {
@@ -101,7 +121,7 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     }
     if path == "/auth/token" {
         if let Some(issuer) = &state.issuer {
-            return auth::token_endpoint(issuer, &state, &request);
+            return auth::token_endpoint(issuer, state, &request);
         }
     }
     let route = routes::route(request.method(), &path);
@@ -120,25 +140,32 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let query = request.uri().query().map(str::to_owned);
     let result = match (route, gun) {
         (Route::Base, _) => Ok(text_json("{}")),
-        (Route::Health, _) => Ok(health::health(&state).await),
+        (Route::Health, _) => Ok(health::health(state).await),
         (Route::MethodNotAllowed, _) => Ok(StatusCode::METHOD_NOT_ALLOWED.into_response()),
-        (Route::GlobalChangefeed, _) => {
-            changefeed::changefeed(&state, None, query.as_deref()).await
-        }
+        (Route::GlobalChangefeed, _) => changefeed::changefeed(state, None, query.as_deref()).await,
         (Route::Changefeed { .. }, Some(g)) => {
-            changefeed::changefeed(&state, Some(&g), query.as_deref()).await
+            changefeed::changefeed(state, Some(&g), query.as_deref()).await
         }
-        (Route::Update { .. }, Some(g)) => update::update_tuf(&state, &g, request).await,
-        (Route::Delete { .. }, Some(g)) => delete::delete_tuf(&state, &g).await,
-        (Route::Role { role, .. }, Some(g)) => role::get_role(&state, &g, &role).await,
+        (Route::Update { .. }, Some(g)) => {
+            let result = update::update_tuf(state, &g, request).await;
+            let reason = match &result {
+                Ok(_) => "",
+                Err(ApiError::InvalidUpdate(v)) => v.kind.go_name(),
+                Err(e) => e.code(),
+            };
+            state.metrics.update(result.is_ok(), reason);
+            result
+        }
+        (Route::Delete { .. }, Some(g)) => delete::delete_tuf(state, &g).await,
+        (Route::Role { role, .. }, Some(g)) => role::get_role(state, &g, &role).await,
         (Route::RoleByVersion { role, version, .. }, Some(g)) => {
-            role::get_role_by_version(&state, &g, &role, &version).await
+            role::get_role_by_version(state, &g, &role, &version).await
         }
         (Route::RoleByChecksum { role, checksum, .. }, Some(g)) => {
-            role::get_role_by_hash(&state, &g, &role, &checksum).await
+            role::get_role_by_hash(state, &g, &role, &checksum).await
         }
-        (Route::GetKey { role, .. }, Some(g)) => key::get_key(&state, &g, &role).await,
-        (Route::RotateKey { role, .. }, Some(g)) => key::rotate_key(&state, &g, &role).await,
+        (Route::GetKey { role, .. }, Some(g)) => key::get_key(state, &g, &role).await,
+        (Route::RotateKey { role, .. }, Some(g)) => key::rotate_key(state, &g, &role).await,
         // Route::NotFound, and (unreachably) a GUN route without its GUN.
         _ => Err(ApiError::NoRoute),
     };

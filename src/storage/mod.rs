@@ -237,6 +237,10 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     async fn import_gun(&self, gun: &Gun, files: &[StoredFile], keys: &[StoredKey]) -> Result<()>;
     /// Writes carried-over changefeed records with their own IDs, in one transaction.
     async fn import_changes(&self, changes: &[Change]) -> Result<()>;
+    /// Connections open and idle in the pool, for metrics.
+    fn pool_state(&self) -> Option<(u32, usize)> {
+        None
+    }
     /// Notices of writes by other processes on the same database, for those that can have any.
     fn changes_elsewhere(&self) -> Option<tokio::sync::broadcast::Receiver<Changed>> {
         None

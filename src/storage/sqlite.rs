@@ -308,6 +308,10 @@ impl Store for SqliteStore {
         .await?)
     }
 
+    fn pool_state(&self) -> Option<(u32, usize)> {
+        Some((self.pool.size(), self.pool.num_idle()))
+    }
+
     async fn health(&self) -> Result<()> {
         sqlx::query("SELECT 1 FROM tuf_files LIMIT 1")
             .fetch_optional(&self.pool)

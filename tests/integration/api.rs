@@ -121,3 +121,40 @@ async fn delete_of_unknown_gun_is_ok() {
     let feed = app.get("/v2/_trust/changefeed?records=10").await.json();
     assert_eq!(feed["count"], 0, "deleting nothing records nothing");
 }
+
+/// `/metrics` counts requests by route and status, updates by result and reason, and shows the
+/// pool; it is plain Prometheus text.
+#[tokio::test]
+async fn metrics_count_requests_updates_and_the_pool() {
+    let app = crate::TestApp::new().await;
+    let _ = crate::initialised(&app).await;
+    let garbage = app
+        .publish(crate::GUN, &[("targets", b"{not json".as_slice())])
+        .await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
+    let ts = app
+        .get(&format!("/v2/{}/_trust/tuf/timestamp.json", crate::GUN))
+        .await;
+    assert_eq!(ts.status, StatusCode::OK);
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(metrics.headers["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/plain; version=0.0.4"));
+    let text = metrics.text();
+    for line in [
+        "notarium_http_requests_total{route=\"GetRole\",status=\"200\"} 1",
+        "notarium_http_requests_total{route=\"UpdateTUF\",status=\"200\"} 1",
+        "notarium_http_requests_total{route=\"UpdateTUF\",status=\"400\"} 1",
+        "notarium_updates_total{reason=\"\",result=\"accepted\"} 1",
+        "notarium_updates_total{reason=\"MALFORMED_JSON\",result=\"rejected\"} 1",
+        "notarium_http_request_duration_seconds_count{route=\"GetRole\"} 1",
+    ] {
+        assert!(text.contains(line), "metrics lack {line:?}:\n{text}");
+    }
+    assert!(
+        text.contains("notarium_db_pool_connections{state=\"open\"}"),
+        "{text}"
+    );
+}
