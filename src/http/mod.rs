@@ -96,11 +96,44 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         .map_or("NotFound", |p| {
             metrics::route_name(&routes::route(request.method(), &p))
         });
-    let response = answer(&state, request).await;
-    state
-        .metrics
-        .observe(name, response.status(), started.elapsed());
+    // Every log line of this request carries its ID, which the client also gets back.
+    let id = request_id(request.headers());
+    let span = tracing::info_span!("request", id = %id, route = name);
+    let mut response = tracing::Instrument::instrument(answer(&state, request), span.clone()).await;
+    let status = response.status();
+    state.metrics.observe(name, status, started.elapsed());
+    span.in_scope(|| {
+        tracing::debug!(
+            status = status.as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "answered"
+        )
+    });
+    if let Ok(value) = HeaderValue::try_from(id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
     response
+}
+
+/// The caller's `X-Request-Id` when it is a plain token (a proxy's, to correlate logs), else a
+/// new random one.
+fn request_id(headers: &axum::http::HeaderMap) -> String {
+    let given = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    match given {
+        Some(id) => id.to_owned(),
+        None => {
+            use rand_core::RngCore as _;
+            format!("{:016x}", rand_core::OsRng.next_u64())
+        }
+    }
 }
 
 async fn answer(state: &AppState, request: Request) -> Response {

@@ -158,3 +158,31 @@ async fn metrics_count_requests_updates_and_the_pool() {
         "{text}"
     );
 }
+
+/// Every answer carries a request ID: the caller's when it is a plain token, else a new one.
+#[tokio::test]
+async fn answers_carry_a_request_id() {
+    let app = crate::TestApp::new().await;
+    let ask = |id: Option<&'static str>| {
+        let router = app.router.clone();
+        async move {
+            let mut builder = axum::http::Request::builder().uri("/v2/");
+            if let Some(id) = id {
+                builder = builder.header("x-request-id", id);
+            }
+            let request = builder.body(axum::body::Body::empty()).expect("request");
+            let r = crate::send_request(router, request).await;
+            r.headers["x-request-id"]
+                .to_str()
+                .expect("ascii")
+                .to_owned()
+        }
+    };
+    assert_eq!(ask(Some("proxy-42.a")).await, "proxy-42.a");
+    let fresh = ask(None).await;
+    assert_eq!(fresh.len(), 16, "{fresh}");
+    assert!(fresh.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_ne!(ask(None).await, fresh, "a new ID per request");
+    let replaced = ask(Some("has space")).await;
+    assert_ne!(replaced, "has space", "only plain tokens are kept");
+}
