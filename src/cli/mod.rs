@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand.
 
 pub mod import;
+pub mod keys;
 pub mod serve;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ pub enum Command {
     Serve(Box<serve::ServeCommand>),
     /// Carry a notary-server's repositories (and notary-signer's keys) into Notarium.
     Import(import::ImportCommand),
+    /// List, export and re-encrypt the server-managed keys.
+    Keys(keys::KeysCommand),
     /// Print a configuration file with every key and its default.
     PrintDefaultConfig,
 }
@@ -31,6 +34,7 @@ impl Cli {
         match self.command {
             Command::Serve(cmd) => cmd.run(),
             Command::Import(cmd) => cmd.run(),
+            Command::Keys(cmd) => cmd.run(),
             Command::PrintDefaultConfig => {
                 print!("{}", crate::config::default_config_toml());
                 Ok(())

@@ -5,6 +5,7 @@
 //! Every key is scoped to one GUN and role, stored sealed under the KEK, and opened only here.
 //! Large messages are signed on the blocking pool, off the async runtime.
 
+pub mod admin;
 pub mod kek;
 
 use std::collections::{BTreeSet, HashMap};

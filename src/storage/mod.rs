@@ -221,6 +221,11 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     async fn changes(&self, gun: Option<&Gun>, page: ChangePage) -> Result<Vec<Change>>;
     /// Every server key of a GUN and role, oldest first.
     async fn keys(&self, gun: &Gun, role: &str) -> Result<Vec<StoredKey>>;
+    /// Every server key of every GUN, by GUN, role and generation.
+    async fn all_keys(&self) -> Result<Vec<StoredKey>>;
+    /// Replaces the sealed private half of each key (matched by GUN, role, generation and key
+    /// ID) in one transaction: all or none ([`StorageError::Conflict`] if one is missing).
+    async fn reseal_keys(&self, keys: &[StoredKey]) -> Result<()>;
     /// Stores a new key; [`StorageError::Conflict`] when its generation is already taken, which
     /// is how two racing creators agree on one key.
     async fn insert_key(&self, key: &StoredKey) -> Result<()>;

@@ -308,6 +308,37 @@ impl Store for SqliteStore {
         .await?)
     }
 
+    async fn all_keys(&self) -> Result<Vec<StoredKey>> {
+        let rows = sqlx::query("SELECT * FROM server_keys ORDER BY gun, role, generation")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn reseal_keys(&self, keys: &[StoredKey]) -> Result<()> {
+        let _writer = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for key in keys {
+            let updated = sqlx::query(
+                "UPDATE server_keys SET sealed_private = ? \
+                 WHERE gun = ? AND role = ? AND generation = ? AND key_id = ?",
+            )
+            .bind(&key.sealed_private)
+            .bind(&key.gun)
+            .bind(&key.role)
+            .bind(key.generation)
+            .bind(&key.key_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated != 1 {
+                return Err(StorageError::Conflict);
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     fn pool_state(&self) -> Option<(u32, usize)> {
         Some((self.pool.size(), self.pool.num_idle()))
     }

@@ -462,6 +462,36 @@ async fn keys_take_one_generation_each() {
         let k = &store.keys(&g, "timestamp").await.expect("keys")[1];
         assert_eq!(k.public, vec![1u8; 32]);
         assert_eq!(k.created_at, at(1));
+        let mut all = store.all_keys().await.expect("all keys");
+        assert_eq!(all.len(), 3, "{}", b.name);
+        for k in &mut all {
+            k.sealed_private = vec![42; 61];
+        }
+        let mut with_stranger = all.clone();
+        with_stranger.push(key(g.as_str(), "timestamp", 9, "nobody"));
+        let r = store.reseal_keys(&with_stranger).await;
+        assert!(is_conflict(&r), "{}: {r:?}", b.name);
+        assert!(
+            store
+                .all_keys()
+                .await
+                .expect("keys")
+                .iter()
+                .all(|k| k.sealed_private == vec![7; 60]),
+            "{}: all or nothing",
+            b.name
+        );
+        store.reseal_keys(&all).await.expect("reseal");
+        assert!(
+            store
+                .all_keys()
+                .await
+                .expect("keys")
+                .iter()
+                .all(|k| k.sealed_private == vec![42; 61]),
+            "{}",
+            b.name
+        );
         drop(store);
         b.drop_database().await;
     }

@@ -344,3 +344,85 @@ async fn delete_then_init_again() {
     assert_eq!(feed["records"][1]["SHA256"], "");
     let _ = initialised(&app).await;
 }
+
+/// `notarium keys`: listing, export, and rotating the key-encryption key in one transaction;
+/// a wrong current KEK changes nothing, and keys re-sealed twice still sign.
+#[tokio::test]
+async fn key_encryption_key_rotation_keeps_keys_usable() {
+    use base64::Engine as _;
+    use notarium::signing::{admin, Kek};
+    use std::sync::Arc;
+
+    let kek = |b: u8| {
+        Kek::from_base64(&base64::engine::general_purpose::STANDARD.encode([b; 32])).expect("kek")
+    };
+    let app = TestApp::new().await;
+    let (repo, root, _) = initialised(&app).await;
+    let state = app
+        .state_with_clock(Arc::new(notarium::clock::SystemClock))
+        .await;
+    let store = state.repos.store().clone();
+    let listed = admin::list(&store, Some(GUN)).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].role.as_str(), listed[0].generation),
+        ("timestamp", 0)
+    );
+    let exported = admin::export(&store, None).await.expect("export");
+    assert_eq!(exported[0]["key_id"], listed[0].key_id.as_str());
+    assert_eq!(exported[0]["key"]["keytype"], "ed25519");
+    assert!(
+        !exported.to_string().contains("sealed"),
+        "no private material"
+    );
+
+    // The test application's KEK is [9; 32].
+    assert_eq!(
+        admin::rotate_kek(&store, &kek(9), &kek(7))
+            .await
+            .expect("rotate"),
+        1
+    );
+    let before = store.all_keys().await.expect("keys");
+    assert!(
+        admin::rotate_kek(&store, &kek(9), &kek(5)).await.is_err(),
+        "old KEK no longer opens"
+    );
+    let after = store.all_keys().await.expect("keys");
+    assert_eq!(
+        before
+            .iter()
+            .map(|k| k.sealed_private.clone())
+            .collect::<Vec<_>>(),
+        after
+            .iter()
+            .map(|k| k.sealed_private.clone())
+            .collect::<Vec<_>>(),
+        "a failed rotation changes nothing"
+    );
+    assert_eq!(
+        admin::rotate_kek(&store, &kek(7), &kek(9))
+            .await
+            .expect("back"),
+        1
+    );
+
+    // A server started now (nothing opened yet) signs with the twice re-sealed key.
+    let fresh = notarium::router(
+        app.state_with_clock(Arc::new(notarium::clock::SystemClock))
+            .await,
+    );
+    let targets3 = repo.targets_file(3, json!({"v1": kit::target(b"one")}));
+    let snapshot3 = repo.snapshot_file(3, &[("root", &root), ("targets", &targets3)]);
+    let (content_type, body) =
+        crate::multipart(&[("targets", &targets3), ("snapshot", &snapshot3)]);
+    let r = crate::send(
+        fresh,
+        axum::http::Method::POST,
+        &format!("/v2/{GUN}/_trust/tuf/"),
+        Some(&content_type),
+        body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
