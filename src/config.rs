@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "NOTARIUM_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: require every client to present a certificate issued by a CA in this PEM
+    /// file (with --tls-cert and --tls-key).
+    #[arg(long, env = "NOTARIUM_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Serve plain HTTP, for running behind a TLS-terminating proxy.
     #[arg(long, env = "NOTARIUM_PLAIN_HTTP", num_args = 0..=1, default_missing_value = "true")]
     pub plain_http: Option<bool>,
@@ -108,6 +112,7 @@ struct FileConfig {
     database_acquire_timeout: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
     plain_http: Option<bool>,
     key_encryption_key_file: Option<PathBuf>,
     log_format: Option<LogFormat>,
@@ -130,6 +135,8 @@ pub enum Transport {
         cert: PathBuf,
         /// Private key.
         key: PathBuf,
+        /// CA certificates client certificates must chain to (mutual TLS), if any.
+        client_ca: Option<PathBuf>,
     },
     /// TLS with a local CA generated in the data directory.
     GeneratedTls,
@@ -222,11 +229,21 @@ impl Config {
         let plain = args.plain_http.or(file.plain_http).unwrap_or(false);
         let cert = args.tls_cert.clone().or(file.tls_cert);
         let key = args.tls_key.clone().or(file.tls_key);
+        let client_ca = args.tls_client_ca.clone().or(file.tls_client_ca);
         let transport = match (plain, cert, key) {
-            (true, None, None) => Transport::Plain,
-            (true, _, _) => anyhow::bail!("plain_http cannot be combined with tls_cert/tls_key"),
-            (false, Some(cert), Some(key)) => Transport::Tls { cert, key },
-            (false, None, None) => Transport::GeneratedTls,
+            (true, None, None) if client_ca.is_none() => Transport::Plain,
+            (true, _, _) => {
+                anyhow::bail!("plain_http cannot be combined with tls_cert/tls_key/tls_client_ca")
+            }
+            (false, Some(cert), Some(key)) => Transport::Tls {
+                cert,
+                key,
+                client_ca,
+            },
+            (false, None, None) if client_ca.is_none() => Transport::GeneratedTls,
+            (false, None, None) => {
+                anyhow::bail!("tls_client_ca needs your own tls_cert and tls_key")
+            }
             (false, _, _) => anyhow::bail!("tls_cert and tls_key must be given together"),
         };
         let kek = match (
@@ -375,6 +392,8 @@ database_acquire_timeout = {acquire}
 # Your own certificate chain and key; without both, a local CA is generated in data_dir.
 # tls_cert = "/etc/notarium/server.crt"
 # tls_key = "/etc/notarium/server.key"
+# Mutual TLS: clients must present a certificate from a CA in this file.
+# tls_client_ca = "/etc/notarium/client-ca.pem"
 # Plain HTTP, behind a TLS-terminating proxy.
 plain_http = false
 

@@ -81,6 +81,16 @@ impl LocalCa {
 
 /// A rustls server configuration (HTTP/1.1 only, as notary's clients speak) from PEM files.
 pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+    server_config_with_clients(cert, key, None)
+}
+
+/// The same, requiring a client certificate chained to one of `client_ca`'s certificates when
+/// given (mutual TLS).
+pub fn server_config_with_clients(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> anyhow::Result<Arc<ServerConfig>> {
     let cert_pem =
         std::fs::read(cert).with_context(|| format!("could not read {}", cert.display()))?;
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
@@ -97,9 +107,37 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig
         .with_context(|| format!("could not parse the private key in {}", key.display()))?
         .with_context(|| format!("no private key found in {}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("could not read {}", path.display()))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert = cert.with_context(|| {
+                    format!("could not parse certificates in {}", path.display())
+                })?;
+                roots
+                    .add(cert)
+                    .with_context(|| format!("unusable CA certificate in {}", path.display()))?;
+            }
+            anyhow::ensure!(
+                !roots.is_empty(),
+                "no certificate found in {}",
+                path.display()
+            );
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .context("client certificate verifier")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .context("the TLS certificate and key do not match")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

@@ -1,4 +1,4 @@
-# Token authentication, with Notarium as its own token service (`serve --auth-users`), driven
+# Token authentication and mutual TLS. Token authentication with Notarium as its own token service (`serve --auth-users`), driven
 # by the real clients: the notary CLI (credentials in NOTARY_AUTH) and the Docker CLI
 # (credentials for the image's registry in $DOCKER_CONFIG/config.json). Both follow the
 # challenge to /auth/token, get a token for the scope they need, and retry.
@@ -81,4 +81,54 @@ check "the server logged no token and no password" -- \
   sh -c "! grep -E -q 'eyJ|$AU_PASS|$AU_CREDS' '$TMP/auth-server.log'"
 au_stop() { stop_process "$AU_PID"; }
 check "the authenticating server stops with exit status 0" -- au_stop
+
+# --- mutual TLS ------------------------------------------------------------------------------
+MT_PORT=$(free_port)
+MT_URL="https://127.0.0.1:$MT_PORT"
+MT_GUN="example.com/compat/mtls-$RANDOM$RANDOM"
+mt_client_cert() {
+  openssl ecparam -name prime256v1 -genkey -noout -out "$TMP/client.key" &&
+    openssl req -new -key "$TMP/client.key" -out "$TMP/client.csr" -subj "/CN=compat client" &&
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+      "extendedKeyUsage=clientAuth" >"$TMP/client.ext" &&
+    openssl x509 -req -sha256 -days 30 -in "$TMP/client.csr" -CA "$TMP/ca.crt" -CAkey "$TMP/ca.key" \
+      -CAcreateserial -extfile "$TMP/client.ext" -out "$TMP/client.crt"
+} >>"$TMP/openssl.log" 2>&1
+check "a client certificate from the test CA" -- mt_client_cert
+mt_start() {
+  "$NOTARIUM_BIN" serve --listen "127.0.0.1:$MT_PORT" --data-dir "$TMP/mtls-data" \
+    --tls-cert "$TMP/server.crt" --tls-key "$TMP/server.key" --tls-client-ca "$TMP/ca.crt" \
+    >"$TMP/mtls-server.log" 2>&1 </dev/null &
+  MT_PID=$!
+  EXTRA_PIDS+=("$MT_PID")
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null --cacert "$TMP/ca.crt" --cert "$TMP/client.crt" --key "$TMP/client.key" \
+      "$MT_URL/_notary_server/health" && return 0
+    kill -0 "$MT_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  tail -n 20 "$TMP/mtls-server.log"; return 1
+}
+check "serve --tls-client-ca answers a client with a certificate" -- mt_start
+step "a client without a certificate is refused in the handshake" --fail \
+  -- curl -sS -o /dev/null --max-time 10 --cacert "$TMP/ca.crt" "$MT_URL/_notary_server/health"
+cat >"$TMP/notary-mtls.json" <<EOF
+{
+  "trust_dir": "$TMP/trust-mtls",
+  "remote_server": {
+    "url": "$MT_URL",
+    "root_ca": "$TMP/ca.crt",
+    "tls_client_cert": "$TMP/client.crt",
+    "tls_client_key": "$TMP/client.key"
+  }
+}
+EOF
+step "notary with its client certificate (config file) publishes" --has "Successfully published changes" \
+  -- notary -c "$TMP/notary-mtls.json" init -p "$MT_GUN"
+step "notary with its client certificate lists" --has "No targets present" \
+  -- notary -c "$TMP/notary-mtls.json" list "$MT_GUN"
+step "notary without a client certificate is refused" --fail \
+  -- notary -s "$MT_URL" --tlscacert "$TMP/ca.crt" -d "$TMP/trust-mtls-none" list "$MT_GUN"
+mt_stop() { stop_process "$MT_PID"; }
+check "the mutual-TLS server stops with exit status 0" -- mt_stop
 fi

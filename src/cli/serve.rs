@@ -13,7 +13,7 @@ use crate::config::{Config, KekSource, LogFormat, ServeArgs, Transport};
 use crate::http::{router, AppState, Limits};
 use crate::service::Repos;
 use crate::signing::{Kek, ServerKeys};
-use crate::tls::{server_config, LocalCa};
+use crate::tls::{server_config, server_config_with_clients, LocalCa};
 use crate::{server, storage};
 
 /// Arguments of `serve`.
@@ -154,7 +154,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let state = build_state(&config, Arc::new(SystemClock)).await?;
     let (tls, ca) = match &config.transport {
-        Transport::Tls { cert, key } => (Some(server_config(cert, key)?), None),
+        Transport::Tls {
+            cert,
+            key,
+            client_ca,
+        } => (
+            Some(server_config_with_clients(cert, key, client_ca.as_deref())?),
+            None,
+        ),
         Transport::GeneratedTls => {
             let (ca, created) = LocalCa::ensure(&config.data_dir)?;
             if created {
