@@ -218,6 +218,19 @@ impl Server {
     }
 
     pub async fn stop(mut self) {
+        // SIGTERM first: nginx's master only stops its workers when asked; SIGKILL would leave
+        // them running, orphaned, holding their port and a core.
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            if tokio::time::timeout(std::time::Duration::from_secs(5), self.child.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
