@@ -374,3 +374,91 @@ fn libtrust_ids_have_twelve_groups_of_four() {
         && g.chars()
             .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))));
 }
+
+/// RS256 tokens, from an RSA signing certificate made with the openssl CLI (ring, under rcgen,
+/// cannot generate RSA keys).
+#[tokio::test]
+async fn rs256_tokens_are_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.pem",
+        "-subj",
+        "/CN=rsa token signer",
+        "-days",
+        "2",
+    ]);
+    run(&[
+        "rsa",
+        "-in",
+        "key.pem",
+        "-outform",
+        "DER",
+        "-traditional",
+        "-out",
+        "key.der",
+    ]);
+    run(&[
+        "x509", "-in", "cert.pem", "-outform", "DER", "-out", "cert.der",
+    ]);
+    let cert_pem = std::fs::read_to_string(dir.path().join("cert.pem")).expect("cert");
+    let key_der = std::fs::read(dir.path().join("key.der")).expect("key");
+    let cert_der = std::fs::read(dir.path().join("cert.der")).expect("cert der");
+    let (router, _app_dir) = app(&cert_pem).await;
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let mut header = Header::new(Algorithm::RS256);
+    header.x5c = Some(vec![
+        base64::engine::general_purpose::STANDARD.encode(&cert_der)
+    ]);
+    let claims = json!({
+        "iss": ISSUER, "aud": SERVICE, "nbf": now - 60, "exp": now + 300,
+        "access": pull_push(GUN, &["pull"]),
+    });
+    let token = encode(&header, &claims, &EncodingKey::from_rsa_der(&key_der)).expect("token");
+    let r = get(
+        &router,
+        &format!("/v2/{GUN}/_trust/tuf/timestamp.json"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "accepted: {}",
+        challenge(&r)
+    );
+    // The same key under the ES256 name is refused.
+    let mut header = Header::new(Algorithm::ES256);
+    header.x5c = Some(vec![
+        base64::engine::general_purpose::STANDARD.encode(&cert_der)
+    ]);
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[0] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&header).expect("header"));
+    let r = get(
+        &router,
+        &format!("/v2/{GUN}/_trust/tuf/timestamp.json"),
+        Some(&parts.join(".")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
