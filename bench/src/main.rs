@@ -216,7 +216,12 @@ async fn get_latency(
             }
             Ok(a.took)
         })
-        .buffer_unordered(8)
+        .buffer_unordered(
+            std::env::var("BENCH_GET_CONCURRENCY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(8),
+        )
         .collect()
         .await;
     Ok(sorted(
