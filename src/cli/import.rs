@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::config::{Config, ServeArgs};
+use crate::config::Config;
 use crate::import::source::SourceDb;
 use crate::import::{Import, SignerEnvironment};
 use crate::storage;
@@ -38,19 +38,14 @@ pub struct ImportCommand {
 impl ImportCommand {
     /// Runs the import and prints one line per GUN.
     pub fn run(self) -> anyhow::Result<()> {
-        let args = ServeArgs {
-            config: self.config.clone(),
-            data_dir: self.data_dir.clone(),
-            database_url: self.database_url.clone(),
-            key_encryption_key_file: self.key_encryption_key_file.clone(),
-            ..ServeArgs::default()
-        };
-        let config = Config::resolve(&args, std::env::var("NOTARIUM_KEY_ENCRYPTION_KEY").ok())?;
+        let config = super::storage_config(
+            self.config.clone(),
+            self.data_dir.clone(),
+            self.database_url.clone(),
+            self.key_encryption_key_file.clone(),
+        )?;
         super::serve::init_tracing(config.log_format);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("could not start the async runtime")?;
+        let runtime = super::runtime()?;
         runtime.block_on(self.import(config))
     }
 
