@@ -116,12 +116,22 @@ impl CurrentCache {
             return;
         }
         if entries.len() >= self.max_entries {
-            // Full: drop what has expired, and everything if that frees less than half, so the
-            // scan is paid once per max_entries / 2 inserts, not on every one.
+            // Full: drop what has expired, and if that is not an eighth, an arbitrary eighth
+            // (the map's order is random). The scan is paid once per max_entries / 8 inserts,
+            // and the entries read most often are most likely to be back soon; clearing
+            // everything instead made every request miss at once.
             let ttl = self.ttl;
             entries.retain(|_, e| e.loaded_at.elapsed() < ttl);
-            if entries.len() > self.max_entries / 2 {
-                entries.clear();
+            let target = self.max_entries - self.max_entries.div_ceil(8);
+            if entries.len() > target {
+                let evict: Vec<Gun> = entries
+                    .keys()
+                    .take(entries.len() - target)
+                    .cloned()
+                    .collect();
+                for gun in evict {
+                    entries.remove(&gun);
+                }
             }
         }
         entries.insert(gun.clone(), entry);
@@ -219,5 +229,19 @@ mod tests {
             cache.put(&gun(&format!("g{i}")), entry(later), cache.epoch());
         }
         assert!(cache.entries.lock().expect("lock").len() <= 3);
+    }
+
+    #[test]
+    fn a_full_cache_drops_an_eighth_not_everything() {
+        let cache = CurrentCache::new(Duration::from_secs(60), 64);
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let later = now + chrono::Duration::days(1);
+        for i in 0..64 {
+            cache.put(&gun(&format!("g{i}")), entry(later), cache.epoch());
+        }
+        cache.put(&gun("new"), entry(later), cache.epoch());
+        let kept = cache.entries.lock().expect("lock").len();
+        assert_eq!(kept, 64 - 8 + 1, "an eighth made room");
+        assert!(cache.get(&gun("new"), now).is_some());
     }
 }

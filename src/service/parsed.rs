@@ -70,6 +70,29 @@ struct Inner {
     bytes: usize,
 }
 
+impl Inner {
+    /// Forgets an arbitrary eighth of the repositories (the map's order is random) and, if
+    /// the bytes are still over budget, everything: no recency is tracked, and dropping only
+    /// part keeps most repositories in use warm where starting over made them all miss at once.
+    fn evict_an_eighth(&mut self) {
+        let evict: Vec<Gun> = self
+            .guns
+            .keys()
+            .take(self.guns.len().div_ceil(8))
+            .cloned()
+            .collect();
+        for gun in evict {
+            if let Some(roles) = self.guns.remove(&gun) {
+                self.bytes -= roles.values().map(|(_, p)| size(p)).sum::<usize>();
+            }
+        }
+        if self.bytes > MAX_BYTES - MAX_BYTES / 4 {
+            self.guns.clear();
+            self.bytes = 0;
+        }
+    }
+}
+
 /// The kept roles; one per process.
 #[derive(Debug, Default)]
 pub(crate) struct ParsedRoles {
@@ -97,9 +120,7 @@ impl ParsedRoles {
         if inner.bytes + added > MAX_BYTES
             || (inner.guns.len() >= MAX_GUNS && !inner.guns.contains_key(gun))
         {
-            // Simple and rare: start over rather than track recency.
-            inner.guns.clear();
-            inner.bytes = 0;
+            inner.evict_an_eighth();
         }
         let replaced = inner
             .guns

@@ -3,7 +3,7 @@
 //! Applied migrations are never edited; a change is a new file (expand, then contract). Each
 //! backend has its own files with the same numbers.
 
-use sqlx::{Executor, Pool, Postgres, Sqlite};
+use sqlx::{Executor, Pool, Postgres};
 
 use super::{Result, StorageError};
 
@@ -55,23 +55,22 @@ fn failed(migration: &Migration, e: sqlx::Error) -> StorageError {
 
 /// Applies every migration not yet recorded in `notarium_migrations`, each in its own
 /// transaction. SQLite has one writer and one process per file, so no lock is needed.
-pub(crate) async fn run_sqlite(pool: &Pool<Sqlite>, migrations: &[Migration]) -> Result<()> {
-    pool.execute(CREATE_TABLE).await?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM notarium_migrations")
-        .fetch_all(pool)
-        .await?;
+pub(crate) fn run_sqlite(conn: &mut rusqlite::Connection, migrations: &[Migration]) -> Result<()> {
+    conn.execute_batch(CREATE_TABLE)?;
+    let applied = conn
+        .prepare("SELECT version FROM notarium_migrations")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
     for migration in pending(&applied, migrations)? {
-        let mut tx = pool.begin().await?;
-        sqlx::raw_sql(migration.sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| failed(migration, e))?;
-        sqlx::query("INSERT INTO notarium_migrations (version, name) VALUES (?, ?)")
-            .bind(migration.version)
-            .bind(migration.name)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration.sql).map_err(|e| {
+            StorageError::Migration(format!("{} ({}): {e}", migration.version, migration.name))
+        })?;
+        tx.execute(
+            "INSERT INTO notarium_migrations (version, name) VALUES (?1, ?2)",
+            (migration.version, migration.name),
+        )?;
+        tx.commit()?;
     }
     Ok(())
 }

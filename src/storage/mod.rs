@@ -160,6 +160,9 @@ pub enum StorageError {
     /// Anything else the database reported.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// Anything else the embedded database reported.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The transaction this update was written in with others failed.
     #[error("commit failed: {0}")]
     Batch(String),

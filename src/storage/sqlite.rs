@@ -1,19 +1,17 @@
 //! The embedded default: one SQLite file in WAL mode.
 //!
-//! SQLite allows one writer at a time. Writes go through one async mutex so a transaction never
-//! has to upgrade from reader to writer under contention (which SQLite answers with BUSY);
-//! reads run in parallel on the pool thanks to WAL. Updates are written by one task that
-//! commits all waiting updates together ([`group_commit`]).
+//! SQLite allows one writer at a time: every write goes to one thread that owns the write
+//! connection and commits all waiting updates together ([`writer`]). Reads run in parallel on a
+//! few read connections thanks to WAL ([`readers`]). Both run whole operations on their own
+//! threads, so a request pays one hand-off per operation, not one per statement.
 
-use std::str::FromStr;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Row, Sqlite};
-use tokio::sync::Mutex;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension as _, Row};
 use tracing::instrument;
 
 use super::{
@@ -22,41 +20,66 @@ use super::{
 };
 use crate::gun::Gun;
 
-mod group_commit;
+mod readers;
+mod writer;
+
+/// Read connections per store: reads are short, and the cores are few.
+const READERS: u32 = 8;
 
 /// A store in one SQLite database file.
 #[derive(Debug)]
 pub struct SqliteStore {
-    pool: Pool<Sqlite>,
-    write: Arc<Mutex<()>>,
-    commits: tokio::sync::mpsc::Sender<group_commit::Job>,
+    readers: readers::Readers,
+    writer: writer::Writer,
+}
+
+/// The file a `sqlite://PATH` (or `sqlite:PATH`) URL names.
+fn path_of(url: &str) -> Result<PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() || path.contains('?') || path.starts_with(':') {
+        return Err(StorageError::Unsupported(format!(
+            "expected sqlite://PATH (a file, no parameters), got {url:?}"
+        )));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// Opens a connection with the settings every connection of the store shares.
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        // Durable: an acknowledged update survives power loss, not only a crash. 16 MiB of page
+        // cache per connection (SQLite's default is 2 MiB): reads of many repositories stay in
+        // memory.
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -16384;",
+    )?;
+    Ok(conn)
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies migrations.
     pub async fn open(url: &str) -> Result<SqliteStore> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // Durable: an acknowledged update survives power loss, not only a crash.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            // 16 MiB of page cache per connection (SQLite's default is 2 MiB): reads of many
-            // repositories stay in memory.
-            .pragma("cache_size", "-16384")
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .connect_with(options)
-            .await?;
-        migrate::run_sqlite(&pool, migrate::SQLITE).await?;
-        let write = Arc::new(Mutex::new(()));
-        let commits = group_commit::start(pool.clone(), Arc::clone(&write));
+        let path = path_of(url)?;
+        let opened = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            let mut conn = connect(&opened)?;
+            migrate::run_sqlite(&mut conn, migrate::SQLITE)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StorageError::Batch(format!("opening the database failed: {e}")))??;
+        let writer = writer::Writer::start(conn)
+            .map_err(|e| StorageError::Batch(format!("cannot start the writer: {e}")))?;
         Ok(SqliteStore {
-            pool,
-            write,
-            commits,
+            readers: readers::Readers::new(path, READERS),
+            writer,
         })
     }
 }
@@ -73,25 +96,30 @@ fn parse_time(text: &str) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-fn file_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredFile> {
-    let data: Vec<u8> = row.try_get("data")?;
+/// The columns [`file_from_row`] reads, in its order.
+const FILE_COLUMNS: &str = "role, version, data, sha256, created_at";
+
+fn file_from_row(row: &Row<'_>) -> rusqlite::Result<StoredFile> {
     Ok(StoredFile {
-        role: row.try_get("role")?,
-        version: row.try_get("version")?,
-        data: data.into(),
-        sha256: row.try_get("sha256")?,
-        created_at: parse_time(&row.try_get::<String, _>("created_at")?),
+        role: row.get(0)?,
+        version: row.get(1)?,
+        data: row.get::<_, Vec<u8>>(2)?.into(),
+        sha256: row.get(3)?,
+        created_at: parse_time(&row.get::<_, String>(4)?),
     })
 }
 
-fn change_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Change> {
-    let category: String = row.try_get("category")?;
+/// The columns [`change_from_row`] reads, in its order.
+const CHANGE_COLUMNS: &str = "id, created_at, gun, version, sha256, category";
+
+fn change_from_row(row: &Row<'_>) -> rusqlite::Result<Change> {
+    let category: String = row.get(5)?;
     Ok(Change {
-        id: row.try_get("id")?,
-        created_at: parse_time(&row.try_get::<String, _>("created_at")?),
-        gun: row.try_get("gun")?,
-        version: row.try_get("version")?,
-        sha256: row.try_get("sha256")?,
+        id: row.get(0)?,
+        created_at: parse_time(&row.get::<_, String>(1)?),
+        gun: row.get(2)?,
+        version: row.get(3)?,
+        sha256: row.get(4)?,
         category: if category == "deletion" {
             ChangeCategory::Deletion
         } else {
@@ -100,28 +128,60 @@ fn change_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Change> {
     })
 }
 
-fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredKey> {
+/// The columns [`key_from_row`] reads, in its order.
+const KEY_COLUMNS: &str =
+    "gun, role, generation, key_id, algorithm, public, sealed_private, created_at";
+
+fn key_from_row(row: &Row<'_>) -> rusqlite::Result<StoredKey> {
     Ok(StoredKey {
-        gun: row.try_get("gun")?,
-        role: row.try_get("role")?,
-        generation: row.try_get("generation")?,
-        key_id: row.try_get("key_id")?,
-        algorithm: row.try_get("algorithm")?,
-        public: row.try_get("public")?,
-        sealed_private: row.try_get("sealed_private")?,
-        created_at: parse_time(&row.try_get::<String, _>("created_at")?),
+        gun: row.get(0)?,
+        role: row.get(1)?,
+        generation: row.get(2)?,
+        key_id: row.get(3)?,
+        algorithm: row.get(4)?,
+        public: row.get(5)?,
+        sealed_private: row.get(6)?,
+        created_at: parse_time(&row.get::<_, String>(7)?),
     })
 }
 
 /// A unique-constraint violation is a lost race for a version or key generation.
-fn conflict_on_unique(err: sqlx::Error) -> StorageError {
-    match err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StorageError::Conflict,
-        other => other.into(),
+fn conflict_on_unique(err: rusqlite::Error) -> StorageError {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StorageError::Conflict,
+        _ => err.into(),
     }
 }
 
-const FILE_COLUMNS: &str = "role, version, data, sha256, created_at";
+/// The first file `sql` selects with `params`.
+fn one_file(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<StoredFile>> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(params, file_from_row)
+        .optional()?)
+}
+
+fn insert_key(conn: &Connection, key: &StoredKey) -> Result<()> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO server_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    ))?
+    .execute((
+        &key.gun,
+        &key.role,
+        key.generation,
+        &key.key_id,
+        &key.algorithm,
+        &key.public,
+        &key.sealed_private,
+        time_text(key.created_at),
+    ))
+    .map_err(conflict_on_unique)?;
+    Ok(())
+}
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -132,16 +192,19 @@ impl Store for SqliteStore {
         role: &str,
         version: i64,
     ) -> Result<Option<StoredFile>> {
-        let sql = format!(
-            "SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ? AND role = ? AND version = ?"
-        );
-        let row = sqlx::query(&sql)
-            .bind(gun.as_str())
-            .bind(role)
-            .bind(version)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(file_from_row).transpose()
+        let (gun, role) = (gun.as_str().to_owned(), role.to_owned());
+        self.readers
+            .run(move |conn| {
+                one_file(
+                    conn,
+                    &format!(
+                        "SELECT {FILE_COLUMNS} FROM tuf_files \
+                         WHERE gun = ?1 AND role = ?2 AND version = ?3"
+                    ),
+                    (gun, role, version),
+                )
+            })
+            .await
     }
 
     #[instrument(skip_all)]
@@ -151,31 +214,37 @@ impl Store for SqliteStore {
         role: &str,
         sha256: &str,
     ) -> Result<Option<StoredFile>> {
-        let sql = format!(
-            "SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ? AND role = ? AND sha256 = ? \
-             ORDER BY version DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
-            .bind(gun.as_str())
-            .bind(role)
-            .bind(sha256)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(file_from_row).transpose()
+        let (gun, role, sha256) = (gun.as_str().to_owned(), role.to_owned(), sha256.to_owned());
+        self.readers
+            .run(move |conn| {
+                one_file(
+                    conn,
+                    &format!(
+                        "SELECT {FILE_COLUMNS} FROM tuf_files \
+                         WHERE gun = ?1 AND role = ?2 AND sha256 = ?3 \
+                         ORDER BY version DESC LIMIT 1"
+                    ),
+                    (gun, role, sha256),
+                )
+            })
+            .await
     }
 
     #[instrument(skip_all)]
     async fn latest_file(&self, gun: &Gun, role: &str) -> Result<Option<StoredFile>> {
-        let sql = format!(
-            "SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ? AND role = ? \
-             ORDER BY version DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
-            .bind(gun.as_str())
-            .bind(role)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(file_from_row).transpose()
+        let (gun, role) = (gun.as_str().to_owned(), role.to_owned());
+        self.readers
+            .run(move |conn| {
+                one_file(
+                    conn,
+                    &format!(
+                        "SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ?1 AND role = ?2 \
+                         ORDER BY version DESC LIMIT 1"
+                    ),
+                    (gun, role),
+                )
+            })
+            .await
     }
 
     #[instrument(skip_all)]
@@ -185,26 +254,21 @@ impl Store for SqliteStore {
         first: &str,
         second: &str,
     ) -> Result<(Option<StoredFile>, Option<StoredFile>)> {
-        let sql = format!(
-            "SELECT * FROM (SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ? AND role = ? \
-             ORDER BY version DESC LIMIT 1) AS first_role \
-             UNION ALL SELECT * FROM (SELECT {FILE_COLUMNS} FROM tuf_files \
-             WHERE gun = ? AND role = ? ORDER BY version DESC LIMIT 1) AS second_role"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(gun.as_str())
-            .bind(first)
-            .bind(gun.as_str())
-            .bind(second)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut files = rows.iter().map(file_from_row).collect::<Result<Vec<_>>>()?;
-        let second_file = files
-            .iter()
-            .position(|f| f.role == second)
-            .map(|i| files.remove(i));
-        let first_file = files.into_iter().find(|f| f.role == first);
-        Ok((first_file, second_file))
+        let (gun, first, second) = (gun.as_str().to_owned(), first.to_owned(), second.to_owned());
+        self.readers
+            .run(move |conn| {
+                // Both reads in one transaction: one consistent view.
+                let tx = conn.unchecked_transaction()?;
+                let sql = format!(
+                    "SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ?1 AND role = ?2 \
+                     ORDER BY version DESC LIMIT 1"
+                );
+                let a = one_file(&tx, &sql, (&gun, &first))?;
+                let b = one_file(&tx, &sql, (&gun, &second))?;
+                tx.finish()?;
+                Ok((a, b))
+            })
+            .await
     }
 
     #[instrument(skip_all, fields(gun = %gun, files = files.len()))]
@@ -215,40 +279,29 @@ impl Store for SqliteStore {
         files: &[NewFile],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = group_commit::Job {
-            gun: gun.clone(),
-            base,
-            files: files.to_vec(),
-            now,
-            reply,
-        };
-        let closed = || StorageError::Batch("the commit writer has stopped".into());
-        self.commits.send(job).await.map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        self.writer
+            .update(gun.clone(), base, files.to_vec(), now)
+            .await
     }
 
     #[instrument(skip_all, fields(gun = %gun))]
     async fn delete_gun(&self, gun: &Gun, now: DateTime<Utc>) -> Result<bool> {
-        let _writer = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let removed = sqlx::query("DELETE FROM tuf_files WHERE gun = ?")
-            .bind(gun.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if removed > 0 {
-            sqlx::query(
-                "INSERT INTO changefeed (created_at, gun, version, sha256, category) \
-                 VALUES (?, ?, 0, '', 'deletion')",
-            )
-            .bind(time_text(now))
-            .bind(gun.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(removed > 0)
+        let gun = gun.as_str().to_owned();
+        self.writer
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                let removed = tx.execute("DELETE FROM tuf_files WHERE gun = ?1", [&gun])?;
+                if removed > 0 {
+                    tx.execute(
+                        "INSERT INTO changefeed (created_at, gun, version, sha256, category) \
+                         VALUES (?1, ?2, 0, '', 'deletion')",
+                        (time_text(now), &gun),
+                    )?;
+                }
+                tx.commit()?;
+                Ok(removed > 0)
+            })
+            .await
     }
 
     #[instrument(skip_all)]
@@ -257,192 +310,225 @@ impl Store for SqliteStore {
         let (sql, bound, limit) = match page {
             ChangePage::Forward { after, limit } => (
                 format!(
-                    "SELECT * FROM changefeed WHERE id > ? {gun_filter} ORDER BY id ASC LIMIT ?"
+                    "SELECT {CHANGE_COLUMNS} FROM changefeed WHERE id > ? {gun_filter} \
+                     ORDER BY id ASC LIMIT ?"
                 ),
                 after,
                 limit,
             ),
             ChangePage::Backward { before, limit } => (
                 format!(
-                    "SELECT * FROM (SELECT * FROM changefeed WHERE id < ? {gun_filter} \
-                     ORDER BY id DESC LIMIT ?) ORDER BY id ASC"
+                    "SELECT * FROM (SELECT {CHANGE_COLUMNS} FROM changefeed WHERE id < ? \
+                     {gun_filter} ORDER BY id DESC LIMIT ?) ORDER BY id ASC"
                 ),
                 before.unwrap_or(i64::MAX),
                 limit,
             ),
         };
-        let mut query = sqlx::query(&sql).bind(bound);
+        let mut params = vec![Value::Integer(bound)];
         if let Some(gun) = gun {
-            query = query.bind(gun.as_str());
+            params.push(Value::Text(gun.as_str().to_owned()));
         }
-        let rows = query.bind(limit).fetch_all(&self.pool).await?;
-        rows.iter().map(change_from_row).collect()
+        params.push(Value::Integer(limit));
+        self.readers
+            .run(move |conn| {
+                let mut statement = conn.prepare_cached(&sql)?;
+                let rows =
+                    statement.query_map(rusqlite::params_from_iter(params), change_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
     }
 
     #[instrument(skip_all)]
     async fn keys(&self, gun: &Gun, role: &str) -> Result<Vec<StoredKey>> {
-        let rows = sqlx::query(
-            "SELECT * FROM server_keys WHERE gun = ? AND role = ? ORDER BY generation ASC",
-        )
-        .bind(gun.as_str())
-        .bind(role)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(key_from_row).collect()
+        let (gun, role) = (gun.as_str().to_owned(), role.to_owned());
+        self.readers
+            .run(move |conn| {
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM server_keys WHERE gun = ?1 AND role = ?2 \
+                     ORDER BY generation ASC"
+                ))?;
+                let rows = statement.query_map((gun, role), key_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
     }
 
     #[instrument(skip_all, fields(gun = %key.gun, role = %key.role))]
     async fn insert_key(&self, key: &StoredKey) -> Result<()> {
-        let _writer = self.write.lock().await;
-        insert_key(&self.pool, key).await
+        let key = key.clone();
+        self.writer.run(move |conn| insert_key(conn, &key)).await
     }
 
     async fn guns_after(&self, after: &str, limit: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT gun FROM tuf_files WHERE role = 'timestamp' AND gun > ? \
-             ORDER BY gun LIMIT ?",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        let after = after.to_owned();
+        self.readers
+            .run(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT DISTINCT gun FROM tuf_files WHERE role = 'timestamp' AND gun > ?1 \
+                     ORDER BY gun LIMIT ?2",
+                )?;
+                let rows = statement.query_map((after, limit), |row| row.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+            })
+            .await
     }
 
     async fn all_keys(&self) -> Result<Vec<StoredKey>> {
-        let rows = sqlx::query("SELECT * FROM server_keys ORDER BY gun, role, generation")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(key_from_row).collect()
+        self.readers
+            .run(move |conn| {
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM server_keys ORDER BY gun, role, generation"
+                ))?;
+                let rows = statement.query_map([], key_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
     }
 
     async fn reseal_keys(&self, keys: &[StoredKey]) -> Result<()> {
-        let _writer = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
-        for key in keys {
-            let updated = sqlx::query(
-                "UPDATE server_keys SET sealed_private = ? \
-                 WHERE gun = ? AND role = ? AND generation = ? AND key_id = ?",
-            )
-            .bind(&key.sealed_private)
-            .bind(&key.gun)
-            .bind(&key.role)
-            .bind(key.generation)
-            .bind(&key.key_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated != 1 {
-                return Err(StorageError::Conflict);
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        let keys = keys.to_vec();
+        self.writer
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                for key in &keys {
+                    let updated = tx.execute(
+                        "UPDATE server_keys SET sealed_private = ?1 \
+                         WHERE gun = ?2 AND role = ?3 AND generation = ?4 AND key_id = ?5",
+                        (
+                            &key.sealed_private,
+                            &key.gun,
+                            &key.role,
+                            key.generation,
+                            &key.key_id,
+                        ),
+                    )?;
+                    if updated != 1 {
+                        return Err(StorageError::Conflict);
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
     }
 
     fn pool_state(&self) -> Option<(u32, usize)> {
-        Some((self.pool.size(), self.pool.num_idle()))
+        Some(self.readers.state())
     }
 
     async fn health(&self) -> Result<()> {
-        sqlx::query("SELECT 1 FROM tuf_files LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(())
+        self.readers
+            .run(|conn| {
+                conn.prepare_cached("SELECT 1 FROM tuf_files LIMIT 1")?
+                    .query_row([], |_| Ok(()))
+                    .optional()?;
+                Ok(())
+            })
+            .await
     }
 
     async fn is_empty(&self) -> Result<bool> {
-        let any: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM tuf_files) OR EXISTS (SELECT 1 FROM changefeed) \
-             OR EXISTS (SELECT 1 FROM server_keys)",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(!any)
+        self.readers
+            .run(|conn| {
+                let any: bool = conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM tuf_files) OR EXISTS (SELECT 1 FROM changefeed) \
+                     OR EXISTS (SELECT 1 FROM server_keys)",
+                    [],
+                    |row| row.get(0),
+                )?;
+                Ok(!any)
+            })
+            .await
     }
 
     #[instrument(skip_all, fields(gun = %gun, files = files.len(), keys = keys.len()))]
     async fn import_gun(&self, gun: &Gun, files: &[StoredFile], keys: &[StoredKey]) -> Result<()> {
-        let _writer = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let present: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tuf_files WHERE gun = ?)")
-                .bind(gun.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-        if present {
-            return Err(StorageError::Conflict);
-        }
-        // SQLite binds at most 32766 parameters per statement: 6 per row.
-        for chunk in files.chunks(1024) {
-            let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
-                "INSERT INTO tuf_files (created_at, gun, role, version, data, sha256) ",
-            );
-            insert.push_values(chunk, |mut row, file| {
-                row.push_bind(time_text(file.created_at))
-                    .push_bind(gun.as_str())
-                    .push_bind(&file.role)
-                    .push_bind(file.version)
-                    .push_bind(file.data.as_ref())
-                    .push_bind(&file.sha256);
-            });
-            insert
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(conflict_on_unique)?;
-        }
-        for key in keys {
-            insert_key(&mut *tx, key).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (gun, files, keys) = (gun.as_str().to_owned(), files.to_vec(), keys.to_vec());
+        self.writer
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                let present: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM tuf_files WHERE gun = ?1)",
+                    [&gun],
+                    |row| row.get(0),
+                )?;
+                if present {
+                    return Err(StorageError::Conflict);
+                }
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO tuf_files (created_at, gun, role, version, data, sha256) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?;
+                    for file in &files {
+                        insert
+                            .execute((
+                                time_text(file.created_at),
+                                &gun,
+                                &file.role,
+                                file.version,
+                                file.data.as_ref(),
+                                &file.sha256,
+                            ))
+                            .map_err(conflict_on_unique)?;
+                    }
+                }
+                for key in &keys {
+                    insert_key(&tx, key)?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
     }
 
     async fn import_changes(&self, changes: &[Change]) -> Result<()> {
-        let _writer = self.write.lock().await;
-        let mut tx = self.pool.begin().await?;
-        for chunk in changes.chunks(1024) {
-            let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
-                "INSERT INTO changefeed (id, created_at, gun, version, sha256, category) ",
-            );
-            insert.push_values(chunk, |mut row, change| {
-                row.push_bind(change.id)
-                    .push_bind(time_text(change.created_at))
-                    .push_bind(&change.gun)
-                    .push_bind(change.version)
-                    .push_bind(&change.sha256)
-                    .push_bind(change.category.as_str());
-            });
-            insert
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(conflict_on_unique)?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let changes = changes.to_vec();
+        self.writer
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                {
+                    let mut insert = tx.prepare_cached(&format!(
+                        "INSERT INTO changefeed ({CHANGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                    ))?;
+                    for change in &changes {
+                        insert
+                            .execute((
+                                change.id,
+                                time_text(change.created_at),
+                                &change.gun,
+                                change.version,
+                                &change.sha256,
+                                change.category.as_str(),
+                            ))
+                            .map_err(conflict_on_unique)?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
     }
 }
 
-async fn insert_key<'e, E>(executor: E, key: &StoredKey) -> Result<()>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    sqlx::query(
-        "INSERT INTO server_keys \
-         (gun, role, generation, key_id, algorithm, public, sealed_private, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&key.gun)
-    .bind(&key.role)
-    .bind(key.generation)
-    .bind(&key.key_id)
-    .bind(&key.algorithm)
-    .bind(&key.public)
-    .bind(&key.sealed_private)
-    .bind(time_text(key.created_at))
-    .execute(executor)
-    .await
-    .map_err(conflict_on_unique)?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_a_file() {
+        assert_eq!(
+            path_of("sqlite:///srv/n/notarium.db").expect("path"),
+            PathBuf::from("/srv/n/notarium.db")
+        );
+        assert_eq!(
+            path_of("sqlite:data/n.db").expect("path"),
+            PathBuf::from("data/n.db")
+        );
+        for bad in ["sqlite://", "sqlite::memory:", "sqlite://n.db?mode=ro"] {
+            assert!(path_of(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -747,12 +747,14 @@ async fn migrations_run_once_and_refuse_a_newer_schema() {
                 .expect("mark");
             pool.close().await;
         } else {
-            let pool = sqlx::SqlitePool::connect(&b.url).await.expect("pool");
-            sqlx::query("INSERT INTO notarium_migrations (version, name) VALUES (999, 'future')")
-                .execute(&pool)
-                .await
+            let path = b.url.trim_start_matches("sqlite://");
+            rusqlite::Connection::open(path)
+                .expect("open")
+                .execute(
+                    "INSERT INTO notarium_migrations (version, name) VALUES (999, 'future')",
+                    [],
+                )
                 .expect("mark");
-            pool.close().await;
         }
         let err = storage::open(&b.url, PoolSettings::default())
             .await

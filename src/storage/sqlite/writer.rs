@@ -1,0 +1,216 @@
+//! The one writer: a thread that owns the write connection, with group commit.
+//!
+//! SQLite allows one writer at a time, so every write goes to one thread. Updates that arrive
+//! while a commit is being written are written together, in one transaction and one flush to
+//! disk: with `synchronous=FULL` every transaction waits for the disk, and committing updates
+//! one by one would cap throughput at one flush per update. Each update is applied inside its
+//! own savepoint, so one that conflicts is rolled back alone; each caller is answered only after
+//! the whole transaction is durable.
+//!
+//! The thread runs every statement of a batch itself: an update costs one hand-off to it and
+//! one back, not one per statement.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{conflict_on_unique, time_text};
+use crate::gun::Gun;
+use crate::storage::{sha256_hex, NewFile, Result, StorageError};
+
+/// The most updates written in one transaction.
+pub(super) const MAX_BATCH: usize = 64;
+
+/// One update waiting to be written.
+pub(super) struct Update {
+    pub(super) gun: Gun,
+    pub(super) base: Option<i64>,
+    pub(super) files: Vec<NewFile>,
+    pub(super) now: DateTime<Utc>,
+    pub(super) reply: oneshot::Sender<Result<()>>,
+}
+
+/// Any other write, run alone in the writer's turn.
+type Task = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Work {
+    Update(Update),
+    Other(Task),
+}
+
+/// The handle to the writer thread; the thread ends when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub(super) struct Writer {
+    queue: mpsc::Sender<Work>,
+}
+
+fn stopped() -> StorageError {
+    StorageError::Batch("the database writer has stopped".into())
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub(super) fn start(conn: Connection) -> std::io::Result<Writer> {
+        let (queue, work) = mpsc::channel(4 * MAX_BATCH);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || serve(conn, work))?;
+        Ok(Writer { queue })
+    }
+
+    /// Writes one update (see [`crate::storage::Store::commit_update`]).
+    pub(super) async fn update(
+        &self,
+        gun: Gun,
+        base: Option<i64>,
+        files: Vec<NewFile>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let update = Update {
+            gun,
+            base,
+            files,
+            now,
+            reply,
+        };
+        self.queue
+            .send(Work::Update(update))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Runs `write` on the write connection, between batches of updates.
+    pub(super) async fn run<T, F>(&self, write: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let task: Task = Box::new(move |conn| {
+            let _ = reply.send(write(conn));
+        });
+        self.queue
+            .send(Work::Other(task))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn serve(mut conn: Connection, mut work: mpsc::Receiver<Work>) {
+    let mut held: Option<Work> = None;
+    loop {
+        let next = match held.take() {
+            Some(next) => next,
+            None => match work.blocking_recv() {
+                Some(next) => next,
+                None => return,
+            },
+        };
+        match next {
+            Work::Other(task) => task(&mut conn),
+            Work::Update(first) => {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match work.try_recv() {
+                        Ok(Work::Update(update)) => batch.push(update),
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let results = write_batch(&mut conn, &batch);
+                for (update, result) in batch.into_iter().zip(results) {
+                    let _ = update.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+fn write_batch(conn: &mut Connection, updates: &[Update]) -> Vec<Result<()>> {
+    match try_write_batch(conn, updates) {
+        Ok(results) => results,
+        Err(e) => {
+            tracing::error!(error = %e, updates = updates.len(), "group commit failed");
+            let message = e.to_string();
+            updates
+                .iter()
+                .map(|_| Err(StorageError::Batch(message.clone())))
+                .collect()
+        }
+    }
+}
+
+fn try_write_batch(conn: &mut Connection, updates: &[Update]) -> Result<Vec<Result<()>>> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(updates.len());
+    for update in updates {
+        let savepoint = tx.savepoint()?;
+        let result = apply(&savepoint, update);
+        match &result {
+            Ok(()) => savepoint.commit()?,
+            // Dropping the savepoint rolls this update back alone.
+            Err(StorageError::Conflict) => savepoint.finish()?,
+            // Anything else is a database failure: the whole batch fails.
+            Err(e) => return Err(StorageError::Batch(e.to_string())),
+        }
+        results.push(result);
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+/// One update's checks and writes: the newest timestamp must still be `base`, every file's
+/// version above what is stored; then every file and a changefeed record.
+fn apply(conn: &Connection, update: &Update) -> Result<()> {
+    let gun = update.gun.as_str();
+    // Each MAX is one index lookup, however many versions are stored.
+    let mut newest =
+        conn.prepare_cached("SELECT MAX(version) FROM tuf_files WHERE gun = ?1 AND role = ?2")?;
+    let mut newest_of = |role: &str| -> Result<Option<i64>> {
+        Ok(newest
+            .query_row((gun, role), |row| row.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten())
+    };
+    if newest_of("timestamp")? != update.base {
+        return Err(StorageError::Conflict);
+    }
+    for (i, file) in update.files.iter().enumerate() {
+        let repeated = update.files[..i].iter().any(|f| f.role == file.role);
+        if repeated || newest_of(&file.role)?.is_some_and(|v| v >= file.version) {
+            return Err(StorageError::Conflict);
+        }
+    }
+    let created_at = time_text(update.now);
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO tuf_files (created_at, gun, role, version, data, sha256) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for file in &update.files {
+        let sha256 = sha256_hex(&file.data);
+        insert
+            .execute((
+                &created_at,
+                gun,
+                &file.role,
+                file.version,
+                file.data.as_ref(),
+                &sha256,
+            ))
+            .map_err(conflict_on_unique)?;
+        if file.role == "timestamp" {
+            conn.prepare_cached(
+                "INSERT INTO changefeed (created_at, gun, version, sha256, category) \
+                 VALUES (?1, ?2, ?3, ?4, 'update')",
+            )?
+            .execute((&created_at, gun, file.version, &sha256))?;
+        }
+    }
+    Ok(())
+}
