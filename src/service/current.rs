@@ -5,8 +5,9 @@
 //! does not list is not current (404), even if older files of it are stored.
 
 use std::collections::BTreeMap;
-
 use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use super::cache::Entry;
 use super::parsed::Keep;
@@ -26,8 +27,23 @@ fn parse<T: RoleType + serde::de::DeserializeOwned>(file: &StoredFile) -> Result
 struct Pair {
     timestamp: StoredFile,
     ts: Loaded<metadata::Timestamp>,
-    snapshot: StoredFile,
     snap: Loaded<metadata::Snapshot>,
+}
+
+/// The current timestamp and snapshot as a read of `timestamp.json` needs them: the stored
+/// bytes, and of their content only what decides freshness and what the snapshot lists.
+struct Glance {
+    timestamp: StoredFile,
+    timestamp_expires: DateTime<Utc>,
+    snapshot: StoredFile,
+    snapshot_expires: DateTime<Utc>,
+    listed: BTreeMap<String, String>,
+}
+
+/// The `signed` object of a stored (once validated) file, read without the full parse.
+fn stored<T: RoleType + serde::de::DeserializeOwned>(file: &StoredFile) -> Result<T> {
+    metadata::read_stored(&file.data)
+        .map_err(|e| ServiceError::Corrupt(format!("{}: {e}", file.role)))
 }
 
 /// How often a read that raced a write is tried again before the request gets a conflict.
@@ -86,24 +102,25 @@ impl Repos {
         Ok(self.store.file_by_checksum(gun, role, &sha).await?)
     }
 
-    /// The newest timestamp and the snapshot it lists.
+    /// The newest timestamp (its file and content) and the snapshot file it lists.
     ///
     /// The reads are separate queries, so a delete or an update can land between them; a
     /// listed file that is missing is read again from a fresh timestamp, and only a file
     /// missing under an unchanged timestamp is corruption.
-    async fn current_pair(&self, gun: &Gun) -> Result<Option<Pair>> {
+    async fn pair_files(
+        &self,
+        gun: &Gun,
+    ) -> Result<Option<(StoredFile, metadata::Timestamp, StoredFile)>> {
         for _ in 0..READ_ATTEMPTS {
             // The newest snapshot is almost always the one the newest timestamp names: read
-            // both in one query, and look the snapshot up by hash only when it is not.
+            // both at once, and look the snapshot up by hash only when it is not.
             let (timestamp, newest_snapshot) =
                 self.store.latest_two(gun, "timestamp", "snapshot").await?;
             let Some(timestamp) = timestamp else {
                 return Ok(None);
             };
-            let ts: Loaded<metadata::Timestamp> = self.load(gun, &timestamp)?;
+            let ts: metadata::Timestamp = stored(&timestamp)?;
             let meta = ts
-                .signed
-                .signed
                 .meta
                 .get("snapshot")
                 .ok_or_else(|| ServiceError::Corrupt("timestamp lists no snapshot".into()))?;
@@ -112,19 +129,42 @@ impl Repos {
                 _ => self.file_listed(gun, "snapshot", meta).await?,
             };
             match listed {
-                Some(snapshot) => {
-                    let snap = self.load(gun, &snapshot)?;
-                    return Ok(Some(Pair {
-                        timestamp,
-                        ts,
-                        snapshot,
-                        snap,
-                    }));
-                }
+                Some(snapshot) => return Ok(Some((timestamp, ts, snapshot))),
                 None => self.moved_on(gun, &timestamp, "snapshot").await?,
             }
         }
         Err(ServiceError::Conflict)
+    }
+
+    /// The newest timestamp and the snapshot it lists, fully parsed, as validation needs them.
+    async fn current_pair(&self, gun: &Gun) -> Result<Option<Pair>> {
+        let Some((timestamp, _, snapshot)) = self.pair_files(gun).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Pair {
+            ts: self.load(gun, &timestamp)?,
+            snap: self.load(gun, &snapshot)?,
+            timestamp,
+        }))
+    }
+
+    /// The newest timestamp and the snapshot it lists, as a read needs them.
+    async fn glance(&self, gun: &Gun) -> Result<Option<Glance>> {
+        let Some((timestamp, ts, snapshot)) = self.pair_files(gun).await? else {
+            return Ok(None);
+        };
+        let snap: metadata::Snapshot = stored(&snapshot)?;
+        Ok(Some(Glance {
+            timestamp,
+            timestamp_expires: ts.expires.at(),
+            snapshot,
+            snapshot_expires: snap.expires.at(),
+            listed: snap
+                .meta
+                .iter()
+                .filter_map(|(name, meta)| hex_sha256(meta).map(|sha| (name.clone(), sha)))
+                .collect(),
+        }))
     }
 
     /// After a listed file was not found: `Ok` when the repository changed meanwhile (read
@@ -224,56 +264,45 @@ impl Repos {
     /// unless a write happened meanwhile.
     async fn load_entry(&self, gun: &Gun) -> Result<Arc<Entry>> {
         let epoch = self.cache.epoch();
-        let Some(pair) = self.current_pair(gun).await? else {
-            return Err(ServiceError::NotFound);
-        };
-        let Pair {
-            timestamp,
-            ts,
-            snapshot,
-            snap,
-        } = self.refresh(gun, pair).await?;
+        let mut glance = self.glance(gun).await?.ok_or(ServiceError::NotFound)?;
+        let now = self.clock.now();
+        let snapshot_expired = glance.snapshot_expires <= now;
+        let timestamp_stale =
+            glance.timestamp_expires - lifetimes::timestamp_refresh_margin() <= now;
+        if (snapshot_expired || timestamp_stale) && self.renew(gun, snapshot_expired, now).await? {
+            glance = self.glance(gun).await?.ok_or(ServiceError::NotFound)?;
+        }
         let fresh_until = std::cmp::min(
-            ts.signed.signed.expires.at() - lifetimes::timestamp_refresh_margin(),
-            snap.signed.signed.expires.at(),
+            glance.timestamp_expires - lifetimes::timestamp_refresh_margin(),
+            glance.snapshot_expires,
         );
-        let listed = snap
-            .signed
-            .signed
-            .meta
-            .iter()
-            .filter_map(|(name, meta)| hex_sha256(meta).map(|sha| (name.clone(), sha)))
-            .collect();
-        let entry = Arc::new(Entry::new(timestamp, snapshot, listed, fresh_until));
+        let entry = Arc::new(Entry::new(
+            glance.timestamp,
+            glance.snapshot,
+            glance.listed,
+            fresh_until,
+        ));
         self.cache.put(gun, entry.clone(), epoch);
         Ok(entry)
     }
 
-    /// Renews an expired snapshot (when the server holds its key) and an expired or
-    /// nearly expired timestamp; returns the pair to serve.
-    async fn refresh(&self, gun: &Gun, pair: Pair) -> Result<Pair> {
-        let now = self.clock.now();
-        let snapshot_expired = pair.snap.signed.signed.expires.at() <= now;
-        let timestamp_stale =
-            pair.ts.signed.signed.expires.at() - lifetimes::timestamp_refresh_margin() <= now;
-        if !snapshot_expired && !timestamp_stale {
-            return Ok(pair);
-        }
+    /// Renews an expired snapshot (when the server holds its key) and an expired or nearly
+    /// expired timestamp. `false` when nothing was written and the files still valid are to be
+    /// served as they are.
+    async fn renew(&self, gun: &Gun, snapshot_expired: bool, now: DateTime<Utc>) -> Result<bool> {
         let current = self.current_state(gun).await?;
         match generate::renew(self, gun, &current, snapshot_expired, now).await {
-            Ok(()) => {}
             // A racing reader renewed first: serve what it stored.
-            Err(ServiceError::Conflict) => {}
+            Ok(()) | Err(ServiceError::Conflict) => Ok(true),
             Err(ServiceError::CannotSign(what)) if !snapshot_expired || what == "snapshot" => {
                 // Notary answers 500 here; serving the still-valid files is better than
                 // nothing while they are valid, and an expired one fails on the client with a
                 // clear message.
                 tracing::warn!(gun = %gun, "cannot renew {what}: no server key");
-                return Ok(pair);
+                Ok(false)
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         }
-        self.current_pair(gun).await?.ok_or(ServiceError::NotFound)
     }
 
     /// Renews every repository whose timestamp is within its refresh margin (or whose

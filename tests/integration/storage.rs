@@ -435,14 +435,20 @@ async fn keys_take_one_generation_each() {
     for b in backends().await {
         let store = b.open().await;
         let g = gun("example.com/app");
+        let ids = |keys: Vec<StoredKey>| keys.into_iter().map(|k| k.key_id).collect::<Vec<_>>();
+        // Read before and after each write: a store that keeps keys in memory must not serve
+        // the list from before a write.
+        assert!(store.keys(&g, "timestamp").await.expect("none").is_empty());
         store
             .insert_key(&key(g.as_str(), "timestamp", 0, "k0"))
             .await
             .expect("k0");
+        assert_eq!(ids(store.keys(&g, "timestamp").await.expect("k0")), ["k0"]);
         let r = store
             .insert_key(&key(g.as_str(), "timestamp", 0, "other"))
             .await;
         assert!(is_conflict(&r), "{}: {r:?}", b.name);
+        assert_eq!(ids(store.keys(&g, "timestamp").await.expect("k0")), ["k0"]);
         store
             .insert_key(&key(g.as_str(), "timestamp", 1, "k1"))
             .await
@@ -490,6 +496,16 @@ async fn keys_take_one_generation_each() {
                 .iter()
                 .all(|k| k.sealed_private == vec![42; 61]),
             "{}",
+            b.name
+        );
+        assert!(
+            store
+                .keys(&g, "timestamp")
+                .await
+                .expect("keys")
+                .iter()
+                .all(|k| k.sealed_private == vec![42; 61]),
+            "{}: resealed keys are read back resealed",
             b.name
         );
         drop(store);
