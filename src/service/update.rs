@@ -12,10 +12,6 @@ use crate::storage::{sha256_hex, NewFile};
 use crate::tuf::role::RoleName;
 use crate::validation::{validate_update, HeldKeys};
 
-/// Uploads up to this many bytes in all are validated in place, larger ones on the blocking
-/// pool.
-const VALIDATE_INLINE_MAX: usize = 16 << 10;
-
 impl Repos {
     /// Applies one update. Either every uploaded file, the generated snapshot (if any) and the
     /// new timestamp are stored, or nothing is.
@@ -38,21 +34,14 @@ impl Repos {
             timestamp: timestamp?,
         };
         let roles: Vec<String> = uploads.keys().map(|r| r.to_string()).collect();
-        // Validation is pure CPU (parsing, hashing, signature checks over up to 24 MiB): a
-        // heavy upload runs on the blocking pool so that it never stalls other requests. A
-        // small one (a few signature checks, a fraction of a millisecond) runs in place: the
-        // hand-off to the pool and back would cost about as much as the work.
-        let size: usize = uploads.values().map(|b| b.len()).sum();
-        let plan = if size <= VALIDATE_INLINE_MAX {
-            validate_update(gun, &current, uploads, &held, now)
-        } else {
-            let task_gun = gun.clone();
-            tokio::task::spawn_blocking(move || {
-                validate_update(&task_gun, &current, uploads, &held, now)
-            })
-            .await
-            .map_err(|e| ServiceError::Task(e.to_string()))?
-        }
+        // Validation is pure CPU (parsing, hashing, signature checks over up to 24 MiB): it runs
+        // on the blocking pool so that a heavy or hostile upload never stalls other requests.
+        let task_gun = gun.clone();
+        let plan = tokio::task::spawn_blocking(move || {
+            validate_update(&task_gun, &current, uploads, &held, now)
+        })
+        .await
+        .map_err(|e| ServiceError::Task(e.to_string()))?
         .inspect_err(|e| {
             tracing::info!(gun = %gun, ?roles, error = %e, "rejected update");
         })?;
