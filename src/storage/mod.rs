@@ -196,9 +196,9 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     ) -> Result<Option<StoredFile>>;
     /// The highest stored version of a role.
     async fn latest_file(&self, gun: &Gun, role: &str) -> Result<Option<StoredFile>>;
-    /// The highest stored version of each of two roles, read together (one statement, so one
-    /// consistent view): what a cold read of `timestamp.json` needs, the timestamp and the
-    /// snapshot it almost always names.
+    /// The highest stored version of each of two roles, read together in one consistent view
+    /// (one statement, or one read transaction): what a cold read of `timestamp.json` needs, the
+    /// timestamp and the snapshot it almost always names.
     async fn latest_two(
         &self,
         gun: &Gun,
