@@ -102,8 +102,15 @@ fn parse_time(text: &str) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// The columns [`file_from_row`] reads, in its order.
-const FILE_COLUMNS: &str = "role, version, data, sha256, created_at";
+/// A query of `tuf_files` with the columns [`file_from_row`] reads, in its order.
+macro_rules! select_file {
+    ($rest:literal) => {
+        concat!(
+            "SELECT role, version, data, sha256, created_at FROM tuf_files ",
+            $rest
+        )
+    };
+}
 
 fn file_from_row(row: &Row<'_>) -> rusqlite::Result<StoredFile> {
     Ok(StoredFile {
@@ -149,6 +156,18 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<StoredKey> {
         sealed_private: row.get(6)?,
         created_at: parse_time(&row.get::<_, String>(7)?),
     })
+}
+
+impl SqliteStore {
+    /// The first file `sql` (a `select_file!` query) finds with `params`, on a read connection.
+    async fn read_file<P>(&self, sql: &'static str, params: P) -> Result<Option<StoredFile>>
+    where
+        P: rusqlite::Params + Send + 'static,
+    {
+        self.readers
+            .run(move |conn| one_file(conn, sql, params))
+            .await
+    }
 }
 
 /// A unique-constraint violation is a lost race for a version or key generation.
@@ -198,19 +217,11 @@ impl Store for SqliteStore {
         role: &str,
         version: i64,
     ) -> Result<Option<StoredFile>> {
-        let (gun, role) = (gun.as_str().to_owned(), role.to_owned());
-        self.readers
-            .run(move |conn| {
-                one_file(
-                    conn,
-                    &format!(
-                        "SELECT {FILE_COLUMNS} FROM tuf_files \
-                         WHERE gun = ?1 AND role = ?2 AND version = ?3"
-                    ),
-                    (gun, role, version),
-                )
-            })
-            .await
+        self.read_file(
+            select_file!("WHERE gun = ?1 AND role = ?2 AND version = ?3"),
+            (gun.as_str().to_owned(), role.to_owned(), version),
+        )
+        .await
     }
 
     #[instrument(skip_all)]
@@ -220,37 +231,22 @@ impl Store for SqliteStore {
         role: &str,
         sha256: &str,
     ) -> Result<Option<StoredFile>> {
-        let (gun, role, sha256) = (gun.as_str().to_owned(), role.to_owned(), sha256.to_owned());
-        self.readers
-            .run(move |conn| {
-                one_file(
-                    conn,
-                    &format!(
-                        "SELECT {FILE_COLUMNS} FROM tuf_files \
-                         WHERE gun = ?1 AND role = ?2 AND sha256 = ?3 \
-                         ORDER BY version DESC LIMIT 1"
-                    ),
-                    (gun, role, sha256),
-                )
-            })
-            .await
+        self.read_file(
+            select_file!(
+                "WHERE gun = ?1 AND role = ?2 AND sha256 = ?3 ORDER BY version DESC LIMIT 1"
+            ),
+            (gun.as_str().to_owned(), role.to_owned(), sha256.to_owned()),
+        )
+        .await
     }
 
     #[instrument(skip_all)]
     async fn latest_file(&self, gun: &Gun, role: &str) -> Result<Option<StoredFile>> {
-        let (gun, role) = (gun.as_str().to_owned(), role.to_owned());
-        self.readers
-            .run(move |conn| {
-                one_file(
-                    conn,
-                    &format!(
-                        "SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ?1 AND role = ?2 \
-                         ORDER BY version DESC LIMIT 1"
-                    ),
-                    (gun, role),
-                )
-            })
-            .await
+        self.read_file(
+            select_file!("WHERE gun = ?1 AND role = ?2 ORDER BY version DESC LIMIT 1"),
+            (gun.as_str().to_owned(), role.to_owned()),
+        )
+        .await
     }
 
     #[instrument(skip_all)]
@@ -265,12 +261,10 @@ impl Store for SqliteStore {
             .run(move |conn| {
                 // Both reads in one transaction: one consistent view.
                 let tx = conn.unchecked_transaction()?;
-                let sql = format!(
-                    "SELECT {FILE_COLUMNS} FROM tuf_files WHERE gun = ?1 AND role = ?2 \
-                     ORDER BY version DESC LIMIT 1"
-                );
-                let a = one_file(&tx, &sql, (&gun, &first))?;
-                let b = one_file(&tx, &sql, (&gun, &second))?;
+                let sql =
+                    select_file!("WHERE gun = ?1 AND role = ?2 ORDER BY version DESC LIMIT 1");
+                let a = one_file(&tx, sql, (&gun, &first))?;
+                let b = one_file(&tx, sql, (&gun, &second))?;
                 tx.finish()?;
                 Ok((a, b))
             })
