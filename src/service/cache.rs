@@ -117,22 +117,12 @@ impl CurrentCache {
         }
         if entries.len() >= self.max_entries {
             // Full: drop what has expired, and if that is not an eighth, an arbitrary eighth
-            // (the map's order is random). The scan is paid once per max_entries / 8 inserts,
-            // and the entries read most often are most likely to be back soon; clearing
-            // everything instead made every request miss at once.
+            // (see `crate::evict`), so the scan is paid once per max_entries / 8 inserts.
             let ttl = self.ttl;
             entries.retain(|_, e| e.loaded_at.elapsed() < ttl);
             let target = self.max_entries - self.max_entries.div_ceil(8);
-            if entries.len() > target {
-                let evict: Vec<Gun> = entries
-                    .keys()
-                    .take(entries.len() - target)
-                    .cloned()
-                    .collect();
-                for gun in evict {
-                    entries.remove(&gun);
-                }
-            }
+            let excess = entries.len().saturating_sub(target);
+            crate::evict::remove_arbitrary(&mut entries, excess);
         }
         entries.insert(gun.clone(), entry);
     }

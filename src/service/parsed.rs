@@ -71,20 +71,12 @@ struct Inner {
 }
 
 impl Inner {
-    /// Forgets an arbitrary eighth of the repositories (the map's order is random) and, if
-    /// the bytes are still over budget, everything: no recency is tracked, and dropping only
-    /// part keeps most repositories in use warm where starting over made them all miss at once.
+    /// Forgets an arbitrary eighth of the repositories (see `crate::evict`) and, if the bytes
+    /// are still over budget, everything.
     fn evict_an_eighth(&mut self) {
-        let evict: Vec<Gun> = self
-            .guns
-            .keys()
-            .take(self.guns.len().div_ceil(8))
-            .cloned()
-            .collect();
-        for gun in evict {
-            if let Some(roles) = self.guns.remove(&gun) {
-                self.bytes -= roles.values().map(|(_, p)| size(p)).sum::<usize>();
-            }
+        let count = self.guns.len().div_ceil(8);
+        for roles in crate::evict::remove_arbitrary(&mut self.guns, count) {
+            self.bytes -= roles.values().map(|(_, p)| size(p)).sum::<usize>();
         }
         if self.bytes > MAX_BYTES - MAX_BYTES / 4 {
             self.guns.clear();

@@ -49,7 +49,7 @@ fn pending<'m>(applied: &[i64], migrations: &'m [Migration]) -> Result<Vec<&'m M
         .collect())
 }
 
-fn failed(migration: &Migration, e: sqlx::Error) -> StorageError {
+fn failed(migration: &Migration, e: impl std::fmt::Display) -> StorageError {
     StorageError::Migration(format!("{} ({}): {e}", migration.version, migration.name))
 }
 
@@ -63,9 +63,8 @@ pub(crate) fn run_sqlite(conn: &mut rusqlite::Connection, migrations: &[Migratio
         .collect::<rusqlite::Result<Vec<i64>>>()?;
     for migration in pending(&applied, migrations)? {
         let tx = conn.transaction()?;
-        tx.execute_batch(migration.sql).map_err(|e| {
-            StorageError::Migration(format!("{} ({}): {e}", migration.version, migration.name))
-        })?;
+        tx.execute_batch(migration.sql)
+            .map_err(|e| failed(migration, e))?;
         tx.execute(
             "INSERT INTO notarium_migrations (version, name) VALUES (?1, ?2)",
             (migration.version, migration.name),

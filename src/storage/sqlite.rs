@@ -178,6 +178,22 @@ fn conflict_on_unique(err: rusqlite::Error) -> StorageError {
     }
 }
 
+/// Every row `sql` selects with `params`, mapped by `row`.
+fn all_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map(params, row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+}
+
+/// Inserts one `tuf_files` row: created_at, gun, role, version, data, sha256.
+const INSERT_FILE: &str = "INSERT INTO tuf_files (created_at, gun, role, version, data, sha256) \
+                           VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
 /// The first file `sql` selects with `params`.
 fn one_file(
     conn: &Connection,
@@ -332,10 +348,12 @@ impl Store for SqliteStore {
         params.push(Value::Integer(limit));
         self.readers
             .run(move |conn| {
-                let mut statement = conn.prepare_cached(&sql)?;
-                let rows =
-                    statement.query_map(rusqlite::params_from_iter(params), change_from_row)?;
-                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                all_rows(
+                    conn,
+                    &sql,
+                    rusqlite::params_from_iter(params),
+                    change_from_row,
+                )
             })
             .await
     }
@@ -351,12 +369,11 @@ impl Store for SqliteStore {
         let found = self
             .readers
             .run(move |conn| {
-                let mut statement = conn.prepare_cached(&format!(
+                let sql = format!(
                     "SELECT {KEY_COLUMNS} FROM server_keys WHERE gun = ?1 AND role = ?2 \
                      ORDER BY generation ASC"
-                ))?;
-                let rows = statement.query_map((g, r), key_from_row)?;
-                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                );
+                all_rows(conn, &sql, (g, r), key_from_row)
             })
             .await?;
         self.keys
@@ -379,12 +396,13 @@ impl Store for SqliteStore {
         let after = after.to_owned();
         self.readers
             .run(move |conn| {
-                let mut statement = conn.prepare_cached(
+                all_rows(
+                    conn,
                     "SELECT DISTINCT gun FROM tuf_files WHERE role = 'timestamp' AND gun > ?1 \
                      ORDER BY gun LIMIT ?2",
-                )?;
-                let rows = statement.query_map((after, limit), |row| row.get(0))?;
-                Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+                    (after, limit),
+                    |row| row.get(0),
+                )
             })
             .await
     }
@@ -392,11 +410,9 @@ impl Store for SqliteStore {
     async fn all_keys(&self) -> Result<Vec<StoredKey>> {
         self.readers
             .run(move |conn| {
-                let mut statement = conn.prepare_cached(&format!(
-                    "SELECT {KEY_COLUMNS} FROM server_keys ORDER BY gun, role, generation"
-                ))?;
-                let rows = statement.query_map([], key_from_row)?;
-                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                let sql =
+                    format!("SELECT {KEY_COLUMNS} FROM server_keys ORDER BY gun, role, generation");
+                all_rows(conn, &sql, [], key_from_row)
             })
             .await
     }
@@ -478,10 +494,7 @@ impl Store for SqliteStore {
                     return Err(StorageError::Conflict);
                 }
                 {
-                    let mut insert = tx.prepare_cached(
-                        "INSERT INTO tuf_files (created_at, gun, role, version, data, sha256) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )?;
+                    let mut insert = tx.prepare_cached(INSERT_FILE)?;
                     for file in &files {
                         insert
                             .execute((

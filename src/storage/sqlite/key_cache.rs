@@ -12,14 +12,15 @@ use std::sync::{Arc, Mutex};
 
 use crate::storage::StoredKey;
 
-/// At most this many GUN and role pairs are kept.
-const MAX_ENTRIES: usize = 1 << 16;
+/// At most this many GUNs are kept.
+const MAX_GUNS: usize = 1 << 15;
 
 type Keys = Arc<Vec<StoredKey>>;
 
 #[derive(Debug, Default)]
 pub(super) struct KeyCache {
-    entries: Mutex<HashMap<(String, String), Keys>>,
+    /// GUN → role → keys, oldest first.
+    entries: Mutex<HashMap<String, HashMap<String, Keys>>>,
     epoch: AtomicU64,
 }
 
@@ -27,7 +28,7 @@ impl KeyCache {
     /// The keys of `gun` and `role`, if kept.
     pub(super) fn get(&self, gun: &str, role: &str) -> Option<Keys> {
         let entries = self.entries.lock().ok()?;
-        entries.get(&(gun.to_owned(), role.to_owned())).cloned()
+        entries.get(gun)?.get(role).cloned()
     }
 
     /// The epoch to pass to [`KeyCache::put`] for a read starting now.
@@ -43,21 +44,22 @@ impl KeyCache {
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;
         }
-        if entries.len() >= MAX_ENTRIES {
-            // An arbitrary eighth (the map's order is random); no recency is tracked.
-            let evict: Vec<_> = entries.keys().take(MAX_ENTRIES / 8).cloned().collect();
-            for k in evict {
-                entries.remove(&k);
-            }
+        if entries.len() >= MAX_GUNS && !entries.contains_key(gun) {
+            crate::evict::remove_arbitrary(&mut entries, MAX_GUNS / 8);
         }
-        entries.insert((gun.to_owned(), role.to_owned()), keys);
+        entries
+            .entry(gun.to_owned())
+            .or_default()
+            .insert(role.to_owned(), keys);
     }
 
     /// Forgets the keys of `gun` and `role` (after a write of one of them).
     pub(super) fn forget(&self, gun: &str, role: &str) {
         if let Ok(mut entries) = self.entries.lock() {
             self.epoch.fetch_add(1, Ordering::AcqRel);
-            entries.remove(&(gun.to_owned(), role.to_owned()));
+            if let Some(roles) = entries.get_mut(gun) {
+                roles.remove(role);
+            }
         }
     }
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{conflict_on_unique, time_text};
+use super::{conflict_on_unique, time_text, INSERT_FILE};
 use crate::gun::Gun;
 use crate::storage::{sha256_hex, NewFile, Result, StorageError};
 
@@ -188,10 +188,7 @@ fn apply(conn: &Connection, update: &Update) -> Result<()> {
         }
     }
     let created_at = time_text(update.now);
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO tuf_files (created_at, gun, role, version, data, sha256) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
+    let mut insert = conn.prepare_cached(INSERT_FILE)?;
     for file in &update.files {
         let sha256 = sha256_hex(&file.data);
         insert
