@@ -1,0 +1,135 @@
+//! Step 4: the uploaded snapshot (docs/protocol.md §3 step 4a, with the stricter checks of
+//! §10.3.2), or the plan for the one the server generates (step 4b).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use super::{role_keys, Current, ErrorKind, GeneratedSnapshot, HeldKeys, Loaded, ValidationError};
+use crate::tuf::key::KeyId;
+use crate::tuf::metadata::{self, FileMeta, Root, Signed, Snapshot, Targets};
+use crate::tuf::role::RoleName;
+use crate::tuf::verify::verify_threshold;
+
+fn bad(msg: String) -> ValidationError {
+    ValidationError::new(ErrorKind::BadSnapshot, msg)
+}
+
+/// Checks an uploaded snapshot: signed by the root's snapshot keys, notary's structure, not
+/// expired, and every entry naming exactly the uploaded or stored bytes of its role, length
+/// included.
+pub(super) fn check_snapshot(
+    bytes: &Bytes,
+    root: &Loaded<Root>,
+    current: &Current,
+    uploaded_and_parents: &BTreeMap<RoleName, Loaded<Targets>>,
+    now: DateTime<Utc>,
+) -> Result<Signed<Snapshot>, ValidationError> {
+    let snapshot: Signed<Snapshot> = metadata::parse(bytes).map_err(|e| bad(e.to_string()))?;
+    let r = &root.signed.signed;
+    let threshold = r.roles.get("snapshot").map_or(1, |k| k.threshold);
+    verify_threshold(
+        &snapshot,
+        "snapshot",
+        &r.keys,
+        role_keys(r, "snapshot"),
+        threshold,
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    snapshot
+        .signed
+        .check_structure()
+        .map_err(|e| bad(e.to_string()))?;
+    if snapshot.signed.expires.at() < now {
+        return Err(bad(format!(
+            "snapshot expired at {}",
+            snapshot.signed.expires.as_str()
+        )));
+    }
+    for (name, meta) in &snapshot.signed.meta {
+        let content: Option<&Bytes> = if name == "root" {
+            Some(&root.bytes)
+        } else {
+            match RoleName::parse(name) {
+                Ok(role) => uploaded_and_parents
+                    .get(&role)
+                    .or_else(|| current.targets.get(&role))
+                    .map(|l| &l.bytes),
+                Err(_) => None,
+            }
+        };
+        match content {
+            Some(content) => meta
+                .check(content, true)
+                .map_err(|e| bad(format!("{name}: {e}")))?,
+            None => {
+                // Off-spec: notary stores a snapshot listing a role that does not exist, after
+                // which the repository cannot be read. Such an entry must at least be the one
+                // the current snapshot already lists.
+                let previous = current
+                    .snapshot
+                    .as_ref()
+                    .and_then(|s| s.signed.signed.meta.get(name));
+                if previous.is_none_or(|p| p.sha256() != meta.sha256()) {
+                    return Err(bad(format!(
+                        "snapshot lists {name}, which is neither in this update nor stored"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(snapshot)
+}
+
+/// The snapshot the server signs when none was uploaded: the current entries, with the root
+/// and every role of `uploaded_and_parents` listed from their exact bytes.
+pub(super) fn plan_snapshot(
+    root: &Loaded<Root>,
+    current: &Current,
+    uploaded_and_parents: &BTreeMap<RoleName, Loaded<Targets>>,
+    held: &HeldKeys,
+) -> Result<GeneratedSnapshot, ValidationError> {
+    let keys: Vec<KeyId> = role_keys(&root.signed.signed, "snapshot")
+        .iter()
+        .filter(|id| held.snapshot.contains(*id))
+        .cloned()
+        .collect();
+    if keys.is_empty() {
+        return Err(ValidationError::hierarchy(
+            "no snapshot was included in update and server does not hold current snapshot key \
+             for repository",
+        ));
+    }
+    let mut meta = match &current.snapshot {
+        Some(s) => s.signed.signed.meta.clone(),
+        None => {
+            if !uploaded_and_parents.contains_key(&RoleName::targets())
+                && !current.targets.contains_key(&RoleName::targets())
+            {
+                return Err(ValidationError::new(
+                    ErrorKind::Validation,
+                    "no snapshot is stored and no targets were uploaded",
+                ));
+            }
+            BTreeMap::new()
+        }
+    };
+    meta.insert("root".to_owned(), FileMeta::of(&root.bytes));
+    for (role, file) in uploaded_and_parents {
+        meta.insert(role.as_str().to_owned(), FileMeta::of(&file.bytes));
+    }
+    if !meta.contains_key("targets") {
+        if let Some(t) = current.targets.get(&RoleName::targets()) {
+            meta.insert("targets".to_owned(), FileMeta::of(&t.bytes));
+        }
+    }
+    Ok(GeneratedSnapshot {
+        version: current
+            .snapshot
+            .as_ref()
+            .map_or(1, |s| s.signed.signed.version + 1),
+        meta,
+        keys,
+    })
+}

@@ -1,0 +1,31 @@
+//! Step 5: the timestamp the server signs for every accepted update.
+
+use super::{role_keys, Current, ErrorKind, GeneratedTimestamp, HeldKeys, Loaded, ValidationError};
+use crate::tuf::key::KeyId;
+use crate::tuf::metadata::Root;
+
+/// The next timestamp, signed with the held keys `root` lists for the timestamp role.
+pub(super) fn plan_timestamp(
+    root: &Loaded<Root>,
+    current: &Current,
+    held: &HeldKeys,
+) -> Result<GeneratedTimestamp, ValidationError> {
+    let keys: Vec<KeyId> = role_keys(&root.signed.signed, "timestamp")
+        .iter()
+        .filter(|id| held.timestamp.contains(*id))
+        .cloned()
+        .collect();
+    if keys.is_empty() {
+        return Err(ValidationError::new(
+            ErrorKind::BadRoot,
+            "no timestamp keys exist on the server",
+        ));
+    }
+    Ok(GeneratedTimestamp {
+        version: current
+            .timestamp
+            .as_ref()
+            .map_or(1, |t| t.signed.signed.version + 1),
+        keys,
+    })
+}
