@@ -13,7 +13,7 @@ mod state;
 mod targets;
 mod timestamp;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -77,6 +77,11 @@ pub fn validate_update(
     let snapshot_bytes = uploads.remove(&RoleName::snapshot());
     let mut targets_roles: Vec<(RoleName, Bytes)> = uploads.into_iter().collect();
     targets_roles.sort_by(|(a, _), (b, _)| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
+    // Every role this update writes: what its snapshot must list.
+    let mut updated: BTreeSet<RoleName> = targets_roles.iter().map(|(r, _)| r.clone()).collect();
+    if new_root.is_some() {
+        updated.insert(RoleName::root());
+    }
     // The uploaded targets roles, and the stored parents read to verify them.
     let mut uploaded_and_parents: BTreeMap<RoleName, Loaded<Targets>> = BTreeMap::new();
     for (role, bytes) in targets_roles {
@@ -99,8 +104,14 @@ pub fn validate_update(
     // Step 4: snapshot.
     let snapshot = match snapshot_bytes {
         Some(bytes) => {
-            let snapshot =
-                snapshot::check_snapshot(&bytes, root, current, &uploaded_and_parents, now)?;
+            let snapshot = snapshot::check_snapshot(
+                &bytes,
+                root,
+                current,
+                &uploaded_and_parents,
+                &updated,
+                now,
+            )?;
             files.push(PlannedFile {
                 role: RoleName::snapshot(),
                 version: snapshot.signed.version,
@@ -112,6 +123,7 @@ pub fn validate_update(
             root,
             current,
             &uploaded_and_parents,
+            &updated,
             held,
         )?),
     };

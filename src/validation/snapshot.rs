@@ -1,7 +1,11 @@
 //! Step 4: the uploaded snapshot (docs/protocol.md §3 step 4a, with the stricter checks of
 //! §10.3.2), or the plan for the one the server generates (step 4b).
+//!
+//! Either way the snapshot must list every role the update writes, by a `sha256` of its exact
+//! bytes: readers reach a role only through its snapshot entry, looked up by that hash. A role
+//! stored without one could never be read, and its version number would be spent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -16,14 +20,33 @@ fn bad(msg: String) -> ValidationError {
     ValidationError::new(ErrorKind::BadSnapshot, msg)
 }
 
-/// Checks an uploaded snapshot: signed by the root's snapshot keys, notary's structure, not
-/// expired, and every entry naming exactly the uploaded or stored bytes of its role, length
-/// included.
+/// notary-server's `checkSnapshotEntries` rule: every role of the update is listed (its content
+/// is then checked against the entry by the caller), and, stricter, listed with a `sha256`.
+fn check_lists_update(
+    meta: &BTreeMap<String, FileMeta>,
+    updated: &BTreeSet<RoleName>,
+) -> Result<(), ValidationError> {
+    for role in updated {
+        match meta.get(role.as_str()) {
+            None => return Err(bad(format!("snapshot missing metadata for {role}"))),
+            Some(entry) if entry.sha256().is_none() => {
+                return Err(bad(format!("snapshot missing sha256 checksum for {role}")))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks an uploaded snapshot: signed by the root's snapshot keys, notary's structure (every
+/// entry with a `sha256`), not expired, listing every role in `updated`, and every entry naming
+/// exactly the uploaded or stored bytes of its role, length included.
 pub(super) fn check_snapshot(
     bytes: &Bytes,
     root: &Loaded<Root>,
     current: &Current,
     uploaded_and_parents: &BTreeMap<RoleName, Loaded<Targets>>,
+    updated: &BTreeSet<RoleName>,
     now: DateTime<Utc>,
 ) -> Result<Signed<Snapshot>, ValidationError> {
     let snapshot: Signed<Snapshot> = metadata::parse(bytes).map_err(|e| bad(e.to_string()))?;
@@ -47,6 +70,7 @@ pub(super) fn check_snapshot(
             snapshot.signed.expires.as_str()
         )));
     }
+    check_lists_update(&snapshot.signed.meta, updated)?;
     for (name, meta) in &snapshot.signed.meta {
         let content: Option<&Bytes> = if name == "root" {
             Some(&root.bytes)
@@ -83,11 +107,14 @@ pub(super) fn check_snapshot(
 }
 
 /// The snapshot the server signs when none was uploaded: the current entries, with the root
-/// and every role of `uploaded_and_parents` listed from their exact bytes.
+/// and every role of `uploaded_and_parents` listed from their exact bytes. A current entry
+/// without a `sha256` (accepted before that was required, or imported) names nothing a reader
+/// can get, and is not carried on.
 pub(super) fn plan_snapshot(
     root: &Loaded<Root>,
     current: &Current,
     uploaded_and_parents: &BTreeMap<RoleName, Loaded<Targets>>,
+    updated: &BTreeSet<RoleName>,
     held: &HeldKeys,
 ) -> Result<GeneratedSnapshot, ValidationError> {
     let keys: Vec<KeyId> = role_keys(&root.signed.signed, "snapshot")
@@ -115,6 +142,7 @@ pub(super) fn plan_snapshot(
             BTreeMap::new()
         }
     };
+    meta.retain(|_, entry| entry.sha256().is_some());
     meta.insert("root".to_owned(), FileMeta::of(&root.bytes));
     for (role, file) in uploaded_and_parents {
         meta.insert(role.as_str().to_owned(), FileMeta::of(&file.bytes));
@@ -124,6 +152,9 @@ pub(super) fn plan_snapshot(
             meta.insert("targets".to_owned(), FileMeta::of(&t.bytes));
         }
     }
+    // Holds by construction today; checked so that a change to the above cannot make the
+    // server sign a snapshot that hides a role it stores.
+    check_lists_update(&meta, updated)?;
     Ok(GeneratedSnapshot {
         version: current
             .snapshot

@@ -1089,3 +1089,202 @@ async fn signature_flood() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn delegation_not_listed_by_its_snapshot() {
+    let app = TestApp::new().await;
+    let (repo, root, t3, releases) = with_releases(&app).await;
+    let (file, listed) = delegated_update(
+        &repo,
+        &root,
+        &t3,
+        "targets/releases",
+        json!({"app/v1": kit::target(b"1")}),
+        &releases,
+    );
+    // A client-signed snapshot that lists root and targets but not the uploaded delegation.
+    let unlisted = repo.snapshot_file(4, &[("root", &root), ("targets", &t3)]);
+    rejected(
+        &app,
+        &[("targets/releases", &file), ("snapshot", &unlisted)],
+        "ErrBadSnapshot",
+        "snapshot missing metadata for targets/releases",
+    )
+    .await;
+    // Its version was not spent: the same file with a snapshot listing it is accepted.
+    let r = app
+        .publish(GUN, &[("targets/releases", &file), ("snapshot", &listed)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let served = app
+        .get(&format!("/v2/{GUN}/_trust/tuf/targets/releases.json"))
+        .await;
+    assert_eq!(served.body, file);
+}
+
+#[tokio::test]
+async fn snapshot_entry_with_only_sha512() {
+    let app = TestApp::new().await;
+    let (repo, root, t3, releases) = with_releases(&app).await;
+    let (file, _) = delegated_update(
+        &repo,
+        &root,
+        &t3,
+        "targets/releases",
+        json!({"app/v1": kit::target(b"1")}),
+        &releases,
+    );
+    let mut entry = kit::file_meta(&file);
+    entry["hashes"]
+        .as_object_mut()
+        .expect("hashes")
+        .remove("sha256");
+    let signed = json!({"_type": "Snapshot", "expires": kit::expires_in(30), "meta": {
+        "root": kit::file_meta(&root),
+        "targets": kit::file_meta(&t3),
+        "targets/releases": entry,
+    }, "version": 4});
+    let s = kit::sign(&signed, &[&repo.snapshot]);
+    rejected(
+        &app,
+        &[("targets/releases", &file), ("snapshot", &s)],
+        "ErrBadSnapshot",
+        "invalid snapshot metadata: missing targets/releases sha256 checksum information",
+    )
+    .await;
+}
+
+/// Makes the server hold the snapshot key (`notary key rotate GUN snapshot -r`): a new key,
+/// then root v2 listing it. Returns root v2.
+async fn server_takes_snapshot(app: &TestApp, repo: &mut Repo) -> Vec<u8> {
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/v2/{GUN}/_trust/tuf/snapshot.key"),
+            None,
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let key = r.json();
+    repo.server_snapshot = Some(kit::key_json(
+        key["keytype"].as_str().expect("keytype"),
+        key["keyval"]["public"].as_str().expect("public"),
+    ));
+    let root2 = repo.root_file(2);
+    let r = app.publish(GUN, &[("root", &root2)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    root2
+}
+
+#[tokio::test]
+async fn server_generated_snapshot_lists_every_uploaded_role() {
+    let app = TestApp::new().await;
+    let (mut repo, _, _) = initialised(&app).await;
+    let _root2 = server_takes_snapshot(&app, &mut repo).await;
+    let releases = TestKey::ecdsa();
+    let delegations = json!({
+        "keys": {releases.id(): releases.public_json()},
+        "roles": [{"keyids": [releases.id()], "name": "targets/releases", "paths": ["app/"], "threshold": 1}],
+    });
+    let t3 = kit::sign(
+        &Repo::targets_signed(3, json!({}), delegations),
+        &[&repo.targets],
+    );
+    let file = kit::sign(
+        &Repo::targets_signed(1, json!({"app/v1": kit::target(b"1")}), no_delegations()),
+        &[&releases],
+    );
+    // A delegation its parent does not declare: the server cannot list what it cannot place.
+    let stray = kit::sign(
+        &Repo::targets_signed(1, json!({}), no_delegations()),
+        &[&releases],
+    );
+    rejected(
+        &app,
+        &[("targets", &t3), ("targets/qa", &stray)],
+        "ErrBadTargets",
+        "tuf: invalid role targets/qa. delegation does not exist",
+    )
+    .await;
+    // Declared and uploaded together, without a snapshot: the server's snapshot lists both.
+    let r = app
+        .publish(GUN, &[("targets", &t3), ("targets/releases", &file)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let snapshot = app
+        .get(&format!("/v2/{GUN}/_trust/tuf/snapshot.json"))
+        .await
+        .json();
+    assert_eq!(snapshot["signed"]["meta"]["targets"], kit::file_meta(&t3));
+    assert_eq!(
+        snapshot["signed"]["meta"]["targets/releases"],
+        kit::file_meta(&file)
+    );
+    let served = app
+        .get(&format!("/v2/{GUN}/_trust/tuf/targets/releases.json"))
+        .await;
+    assert_eq!(served.body, file);
+}
+
+#[tokio::test]
+async fn target_entries_no_client_can_verify() {
+    let app = TestApp::new().await;
+    let (repo, root, _) = initialised(&app).await;
+    let digest = |bytes: usize| json!(B64.encode(vec![7u8; bytes]));
+    let good = kit::target(b"a");
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut entry = good.clone();
+        change(&mut entry);
+        entry
+    };
+    let cases = [
+        (with(&|e| e["length"] = json!(-1)), "length -1 is negative"),
+        (
+            with(&|e| e["hashes"]["sha256"] = digest(31)),
+            "sha256 checksum invalid: 31 bytes, expected 32",
+        ),
+        (
+            with(&|e| e["hashes"]["sha512"] = digest(32)),
+            "sha512 checksum invalid: 32 bytes, expected 64",
+        ),
+        (
+            with(&|e| e["hashes"] = json!({"md5": B64.encode([7u8; 16])})),
+            "no checksums for supported algorithms were provided",
+        ),
+    ];
+    for (entry, reason) in cases {
+        let signed = Repo::targets_signed(3, json!({"a": entry}), no_delegations());
+        let (t, s) = targets_and_snapshot(&repo, &root, 3, &signed, &[&repo.targets]);
+        rejected(
+            &app,
+            &[("targets", &t), ("snapshot", &s)],
+            "ErrBadTargets",
+            &format!("invalid targets metadata: target \"a\": {reason}"),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn delegated_target_entry_no_client_can_verify() {
+    let app = TestApp::new().await;
+    let (repo, root, t3, releases) = with_releases(&app).await;
+    let mut entry = kit::target(b"1");
+    entry["length"] = json!(-5);
+    let (file, s) = delegated_update(
+        &repo,
+        &root,
+        &t3,
+        "targets/releases",
+        json!({"app/v1": entry}),
+        &releases,
+    );
+    rejected(
+        &app,
+        &[("targets/releases", &file), ("snapshot", &s)],
+        "ErrBadTargets",
+        "invalid targets/releases metadata: target \"app/v1\": length -5 is negative",
+    )
+    .await;
+}

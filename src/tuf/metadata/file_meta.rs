@@ -73,6 +73,32 @@ impl FileMeta {
         Ok(())
     }
 
+    /// Checks that a client could verify a file against this meta at all: the length is not
+    /// negative, a listed `sha256` has 32 bytes and a listed `sha512` 64, and at least one of
+    /// the two is listed (other names are kept but never checked). The reference stores such
+    /// target entries; every client then fails on them, so the server refuses them up front.
+    pub fn check_verifiable(&self) -> Result<(), String> {
+        if self.length < 0 {
+            return Err(format!("length {} is negative", self.length));
+        }
+        let mut supported = 0;
+        for (algorithm, size) in [("sha256", 32), ("sha512", 64)] {
+            if let Some(listed) = self.hashes.get(algorithm) {
+                if listed.len() != size {
+                    return Err(format!(
+                        "{algorithm} checksum invalid: {} bytes, expected {size}",
+                        listed.len()
+                    ));
+                }
+                supported += 1;
+            }
+        }
+        if supported == 0 {
+            return Err(Error::NoSupportedChecksum.to_string());
+        }
+        Ok(())
+    }
+
     /// `{"hashes":{…},"length":n}` for server-generated snapshot and timestamp metadata.
     pub fn to_value(&self) -> Value {
         let hashes = self
@@ -170,6 +196,46 @@ mod tests {
             wrong_length.check(b"abc", true),
             Err(Error::LengthMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn verifiable_entries_only() {
+        FileMeta::of(b"abc")
+            .check_verifiable()
+            .expect("sha256 and sha512");
+        let mut sha512_only = FileMeta::of(b"abc");
+        sha512_only.hashes.remove("sha256");
+        sha512_only
+            .check_verifiable()
+            .expect("sha512 alone suffices");
+        let mut with_md5 = FileMeta::of(b"");
+        with_md5.hashes.insert("md5".to_owned(), vec![1]);
+        with_md5
+            .check_verifiable()
+            .expect("extra names are ignored");
+
+        let refused = |change: &dyn Fn(&mut FileMeta)| {
+            let mut meta = FileMeta::of(b"abc");
+            change(&mut meta);
+            meta.check_verifiable().expect_err("unverifiable")
+        };
+        assert_eq!(refused(&|m| m.length = -1), "length -1 is negative",);
+        assert_eq!(
+            refused(&|m| m.hashes.get_mut("sha256").expect("listed").truncate(31)),
+            "sha256 checksum invalid: 31 bytes, expected 32"
+        );
+        assert_eq!(
+            refused(&|m| m.hashes.get_mut("sha512").expect("listed").truncate(32)),
+            "sha512 checksum invalid: 32 bytes, expected 64"
+        );
+        assert_eq!(
+            refused(&|m| m.hashes = BTreeMap::from([("md5".to_owned(), vec![0; 16])])),
+            "no checksums for supported algorithms were provided"
+        );
+        assert_eq!(
+            refused(&|m| m.hashes.clear()),
+            "no checksums for supported algorithms were provided"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::tuf::error::Error;
+use crate::tuf::error::{excerpt, Error};
 use crate::tuf::key::{deserialize_key_map, KeyId, PublicKey};
 use crate::tuf::metadata::{Expires, FileMeta};
 use crate::tuf::role::RoleName;
@@ -138,12 +138,22 @@ impl Root {
 }
 
 impl Targets {
-    /// Notary's `isValidTargetsStructure` (brief §3 step 3.2) for the metadata of `role`: every
-    /// delegation is a valid name whose parent is exactly `role`, has threshold ≥ 1 and lists
-    /// only key IDs present in `delegations.keys`; stricter than the reference, no name twice.
+    /// Notary's `isValidTargetsStructure` (docs/protocol.md §3 step 3.2) for the metadata of
+    /// `role`: every delegation is a valid name whose parent is exactly `role`, has threshold ≥ 1
+    /// and lists only key IDs present in `delegations.keys`. Stricter than the reference: no
+    /// delegation name twice, and every target entry is one a client can verify
+    /// ([`FileMeta::check_verifiable`]).
     pub fn check_structure(&self, role: &RoleName) -> Result<(), Error> {
         if role != &RoleName::targets() && !role.is_delegation() {
             return Err(structure(role.as_str(), "not a targets role".to_owned()));
+        }
+        for (name, meta) in &self.targets {
+            meta.check_verifiable().map_err(|reason| {
+                structure(
+                    role.as_str(),
+                    format!("target {:?}: {reason}", excerpt(name)),
+                )
+            })?;
         }
         let mut seen = BTreeSet::new();
         for delegation in &self.delegations.roles {
@@ -178,11 +188,16 @@ impl Targets {
 }
 
 impl Snapshot {
-    /// Notary's `IsValidSnapshotStructure` (brief §3 step 4a): `meta.root` and `meta.targets`
-    /// each list a 32-byte `sha256`, and a `sha512`, if listed, of 64 bytes.
+    /// Notary's `IsValidSnapshotStructure` (docs/protocol.md §3 step 4a): `meta.root` and
+    /// `meta.targets` each list a 32-byte `sha256`, and a `sha512`, if listed, of 64 bytes.
+    /// Stricter than the reference, every other entry must too: roles are looked up by the
+    /// `sha256` their snapshot lists, so an entry without one names a file no reader can get.
     pub fn check_structure(&self) -> Result<(), Error> {
         for name in ["root", "targets"] {
             check_listed_hashes("snapshot", name, self.meta.get(name))?;
+        }
+        for (name, meta) in &self.meta {
+            check_listed_hashes("snapshot", &excerpt(name), Some(meta))?;
         }
         Ok(())
     }

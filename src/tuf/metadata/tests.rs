@@ -350,6 +350,47 @@ fn structure_rules() {
 }
 
 #[test]
+fn every_snapshot_entry_and_target_entry_is_verifiable() {
+    let snapshot = parse::<Snapshot>(&fixtures::read("delegations", 8, "snapshot"))
+        .expect("parses")
+        .signed;
+    let refused = |change: &dyn Fn(&mut FileMeta)| {
+        let mut damaged = snapshot.clone();
+        change(damaged.meta.get_mut("targets/qa/nightly").expect("listed"));
+        damaged.check_structure().expect_err("refused").to_string()
+    };
+    assert_eq!(
+        refused(&|m| {
+            m.hashes.remove("sha256");
+        }),
+        "invalid snapshot metadata: missing targets/qa/nightly sha256 checksum information"
+    );
+    assert_eq!(
+        refused(&|m| m.hashes.get_mut("sha256").expect("listed").truncate(31)),
+        "invalid snapshot metadata: invalid targets/qa/nightly sha256 checksum information"
+    );
+    let mut no512 = snapshot;
+    for meta in no512.meta.values_mut() {
+        meta.hashes.remove("sha512");
+    }
+    no512.check_structure().expect("sha512 is optional");
+
+    let mut negative = parse::<Targets>(&fixtures::read("plain", 4, "targets"))
+        .expect("parses")
+        .signed;
+    let (name, entry) = negative.targets.iter_mut().next().expect("a target");
+    entry.length = -1;
+    let name = name.clone();
+    assert_eq!(
+        negative
+            .check_structure(&RoleName::targets())
+            .expect_err("refused")
+            .to_string(),
+        format!("invalid targets metadata: target {name:?}: length -1 is negative")
+    );
+}
+
+#[test]
 fn server_generated_snapshot_and_timestamp_round_trip() {
     let key = TestKey::ed25519();
     let expires = Expires::parse("2029-11-21T21:41:05.241487922Z").expect("valid");
