@@ -20,8 +20,9 @@ fn bad(msg: String) -> ValidationError {
     ValidationError::new(ErrorKind::BadSnapshot, msg)
 }
 
-/// notary-server's `checkSnapshotEntries` rule: every role of the update is listed (its content
-/// is then checked against the entry by the caller), and, stricter, listed with a `sha256`.
+/// The rule of notary-server's `checkSnapshotEntries` (`server/handlers/validation.go`): every
+/// role of the update is listed (its content is then checked against the entry by the caller);
+/// stricter, listed with a `sha256`.
 fn check_lists_update(
     meta: &BTreeMap<String, FileMeta>,
     updated: &BTreeSet<RoleName>,
