@@ -1,6 +1,6 @@
 //! Validation of an atomic update against the current state of a repository: pure, no I/O.
 //!
-//! Follows notary-server's order (brief §3): root, then targets roles parents first, then the
+//! Follows notary-server's order (docs/protocol.md §3): root, then targets roles parents first, then the
 //! uploaded snapshot or the plan to generate one, then the timestamp plan. The result is a
 //! [`Plan`]: the files to store and what the server must sign. Nothing here writes anything.
 
@@ -240,7 +240,7 @@ fn role_keys<'a>(root: &'a Root, role: &str) -> &'a [KeyId] {
     root.roles.get(role).map_or(&[], |r| r.keyids.as_slice())
 }
 
-/// Brief §3 step 2.
+/// docs/protocol.md §3 step 2.
 fn check_root(
     gun: &Gun,
     current: &Current,
@@ -299,7 +299,7 @@ fn check_root(
     Ok(root)
 }
 
-/// Brief §3 step 3, plus the path rule of §10.3.2 for names new in this upload.
+/// docs/protocol.md §3 step 3, plus the path rule of §10.3.2 for names new in this upload.
 fn check_targets(
     role: &RoleName,
     bytes: &Bytes,
@@ -419,7 +419,7 @@ fn check_targets(
     Ok(targets)
 }
 
-/// Brief §3 step 4a, with the stricter checks of §10.3.2: lengths, and every listed role is
+/// docs/protocol.md §3 step 4a, with the stricter checks of §10.3.2: lengths, and every listed role is
 /// uploaded or stored with that content.
 fn check_snapshot(
     bytes: &Bytes,
