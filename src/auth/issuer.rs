@@ -1,6 +1,6 @@
 //! A small built-in token service for deployments without a registry's: users from an
 //! htpasswd file (bcrypt), tokens signed with ES256 by a key the server keeps in its data
-//! directory, and that key's certificate as the trusted bundle (brief §8).
+//! directory, and that key's certificate as the trusted bundle (docs/protocol.md §8).
 //!
 //! Policy: a user who authenticates gets every action asked for; an anonymous request gets a
 //! token without access (clients then retry with credentials, as they do against a registry).

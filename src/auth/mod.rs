@@ -1,4 +1,4 @@
-//! Docker registry token authentication (brief §8): which access each route needs, checking a
+//! Docker registry token authentication (docs/protocol.md §8): which access each route needs, checking a
 //! request's bearer token against it, and the challenge that tells a client where to get one.
 //!
 //! Off unless configured. Health is never authenticated.

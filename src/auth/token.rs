@@ -1,4 +1,4 @@
-//! Verifying a Docker registry bearer token (docker/distribution `registry/auth/token`, brief §8).
+//! Verifying a Docker registry bearer token (docker/distribution `registry/auth/token`, docs/protocol.md §8).
 //!
 //! A token is a JWT signed with ES256 or RS256 by a key the operator trusts: either the leaf of
 //! an `x5c` certificate chain that ends at a certificate of the configured bundle, or a bundle

@@ -1,4 +1,4 @@
-//! The token check in front of every route (brief §8): the access each route needs, and the
+//! The token check in front of every route (docs/protocol.md §8): the access each route needs, and the
 //! 401 with notary's body and the challenge the clients follow.
 
 use axum::body::Body;

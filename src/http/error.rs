@@ -1,4 +1,4 @@
-//! Notary's error envelope and the one mapping from our errors to its codes (brief §1.3).
+//! Notary's error envelope and the one mapping from our errors to its codes (docs/protocol.md §1.3).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

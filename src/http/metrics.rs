@@ -124,7 +124,7 @@ impl Metrics {
     }
 }
 
-/// notary's operation name of a route (brief §1.1), the `route` label.
+/// notary's operation name of a route (docs/protocol.md §1.1), the `route` label.
 pub(super) fn route_name(route: &Route) -> &'static str {
     match route {
         Route::Base => "Base",

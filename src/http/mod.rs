@@ -27,7 +27,7 @@ use crate::service::Repos;
 use error::ApiError;
 use routes::Route;
 
-/// Cache lifetimes for metadata responses (brief §1.2), in seconds.
+/// Cache lifetimes for metadata responses (docs/protocol.md §1.2), in seconds.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheConfig {
     /// `GET …/{role}.json`; notary's default 300.

@@ -1,4 +1,4 @@
-//! Notary's route table as a pure function from method and path to a route (brief §1.1).
+//! Notary's route table as a pure function from method and path to a route (docs/protocol.md §1.1).
 //!
 //! A GUN contains slashes, so the table is matched by hand rather than by a router pattern.
 //! The order is notary's: checksum, then version, then current.

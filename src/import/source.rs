@@ -1,5 +1,5 @@
 //! Reading a notary-server database and a notary-signer database, MySQL/MariaDB or
-//! PostgreSQL, in the schemas of notary's own migrations (brief §7.1).
+//! PostgreSQL, in the schemas of notary's own migrations (docs/protocol.md §7.1).
 //!
 //! Only `SELECT`s: the source is never written. Column types differ between the two dialects
 //! (`timestamp` without time zone on PostgreSQL), so each query has a form per dialect that

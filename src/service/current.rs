@@ -1,6 +1,6 @@
 //! Reading the consistent current state, and serving current roles.
 //!
-//! "Current" follows the chain clients follow (brief §7.2): the newest timestamp, the snapshot
+//! "Current" follows the chain clients follow (docs/protocol.md §7.2): the newest timestamp, the snapshot
 //! it lists by hash, and every other role at the hash that snapshot lists. A role the snapshot
 //! does not list is not current (404), even if older files of it are stored.
 
@@ -235,7 +235,7 @@ impl Repos {
     /// served (see [`super::cache`]).
     ///
     /// The timestamp and snapshot are first renewed when what the server signs has expired or
-    /// is about to (brief §6.4, with a refresh margin the reference lacks).
+    /// is about to (docs/protocol.md §6.4, with a refresh margin the reference lacks).
     pub async fn current_role(&self, gun: &Gun, role: &RoleName) -> Result<StoredFile> {
         let now = self.clock.now();
         let entry = match self.cache.get(gun, now) {

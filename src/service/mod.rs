@@ -18,7 +18,7 @@ use crate::storage::{Change, ChangePage, SharedStore, StorageError, StoredFile};
 use crate::tuf::key::PublicKey;
 use crate::validation::ValidationError;
 
-/// Default lifetimes of what the server signs (brief §4.3).
+/// Default lifetimes of what the server signs (docs/protocol.md §4.3).
 pub mod lifetimes {
     use chrono::Duration;
 

@@ -278,7 +278,7 @@ impl ServerKeys {
     ///
     /// If the current root lists a key we hold, that one (repeated GETs agree). Otherwise the
     /// newest key made for this GUN and role, created on first use. Notary makes a new key on
-    /// every such GET; one pending key per GUN and role is the compatible improvement (brief
+    /// every such GET; one pending key per GUN and role is the compatible improvement (docs/protocol.md
     /// §10.3.4) and makes concurrent first GETs agree.
     pub async fn current_or_pending(
         &self,

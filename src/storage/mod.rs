@@ -42,7 +42,7 @@ pub struct NewFile {
     pub data: Bytes,
 }
 
-/// One changefeed record (brief §7.3).
+/// One changefeed record (docs/protocol.md §7.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// Position in the one global sequence.

@@ -1,5 +1,5 @@
 //! Certificates as root and delegation keys (`trustpinning/certs.go`, `tuf/utils/x509.go`;
-//! brief §3 steps 2.3 and 3.1).
+//! docs/protocol.md §3 steps 2.3 and 3.1).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -33,7 +33,7 @@ pub enum ExpiryCheck {
     Ignore,
 }
 
-/// Checks that `key` can act as a root key for `gun` (brief §3 step 2.3).
+/// Checks that `key` can act as a root key for `gun` (docs/protocol.md §3 step 2.3).
 ///
 /// The key must be `ecdsa-x509`/`rsa-x509` whose PEM bundle holds exactly one leaf (non-CA)
 /// certificate, first, followed only by CA certificates; the leaf's Common Name must equal the
@@ -115,7 +115,7 @@ pub fn usable_root_key(
     Ok(())
 }
 
-/// Checks a delegation key (brief §3 step 3.1): if its public value holds a PEM certificate,
+/// Checks a delegation key (docs/protocol.md §3 step 3.1): if its public value holds a PEM certificate,
 /// that certificate needs NotBefore < NotAfter, no SHA-1 signature and RSA ≥ 2048 bits. Expiry
 /// is not checked (notary relies on the role's own expiry). Bare keys pass.
 ///

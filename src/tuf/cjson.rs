@@ -1,4 +1,4 @@
-//! Canonical JSON exactly as notary signs and verifies it (docker/go `canonical/json`, brief §5).
+//! Canonical JSON exactly as notary signs and verifies it (docker/go `canonical/json`, docs/protocol.md §5).
 //!
 //! Notary verifies a signature over its *re-encoding* of the decoded `signed` object, never over
 //! the bytes that travelled. So this module keeps a small value tree whose numbers are source
@@ -13,7 +13,7 @@
 //!   fractional or non-finite value is an error (`json: unsupported value: 2.5`).
 //!
 //! This is deliberately not OLPC canonical JSON (`olpc-cjson`), whose key order and number rules
-//! differ and break verification of real client files (brief §5.5).
+//! differ and break verification of real client files (docs/protocol.md §5.5).
 
 mod parser;
 
@@ -83,7 +83,7 @@ impl Number {
         self.0.parse::<f64>().unwrap_or(f64::NAN)
     }
 
-    /// The integer canonical JSON writes for this number (the float64 rule of brief §5.1).
+    /// The integer canonical JSON writes for this number (the float64 rule of docs/protocol.md §5.1).
     ///
     /// Off-spec: Go's conversion of floats beyond int64 is undefined; those are rejected here.
     pub fn canonical(&self) -> Result<i64, Error> {
@@ -164,7 +164,7 @@ impl Value {
     }
 }
 
-/// Writes `value` as canonical JSON (brief §5.1): the bytes notary signs.
+/// Writes `value` as canonical JSON (docs/protocol.md §5.1): the bytes notary signs.
 ///
 /// Fails on numbers canonical JSON cannot represent and on nesting deeper than [`MAX_DEPTH`].
 pub fn encode(value: &Value) -> Result<Vec<u8>, Error> {

@@ -34,7 +34,7 @@ pub enum Error {
     #[error("invalid key ID {0:?}: expected 64 lowercase hex digits")]
     InvalidKeyId(String),
 
-    /// A role name that notary does not accept (brief §4.11).
+    /// A role name that notary does not accept (docs/protocol.md §4.11).
     #[error("invalid role name {0:?}")]
     InvalidRole(String),
 
@@ -90,7 +90,7 @@ pub enum Error {
     #[error("tuf: data has no signatures")]
     NoSignatures,
 
-    /// Metadata that parses but breaks a structural rule of notary (brief §3).
+    /// Metadata that parses but breaks a structural rule of notary (docs/protocol.md §3).
     #[error("invalid {role} metadata: {reason}")]
     Structure {
         /// The role whose metadata is wrong.

@@ -1,4 +1,4 @@
-//! Public keys as notary writes them, their key IDs, and signature verification (brief §4.8, §4.9).
+//! Public keys as notary writes them, their key IDs, and signature verification (docs/protocol.md §4.8, §4.9).
 
 mod algorithms;
 
@@ -58,7 +58,7 @@ impl fmt::Display for KeyType {
     }
 }
 
-/// A key ID: lowercase hex SHA-256 of the key's canonical JSON (brief §4.8).
+/// A key ID: lowercase hex SHA-256 of the key's canonical JSON (docs/protocol.md §4.8).
 ///
 /// Only 64 lowercase hex digits are accepted, so IDs compare and sort as plain strings and can be
 /// used in paths and logs without escaping.
@@ -143,7 +143,7 @@ impl PublicKey {
         &self.public_b64
     }
 
-    /// The key ID computed from the content (brief §4.8); for `-x509` keys this hashes the PEM.
+    /// The key ID computed from the content (docs/protocol.md §4.8); for `-x509` keys this hashes the PEM.
     pub fn id(&self) -> KeyId {
         self.id.clone()
     }
@@ -163,7 +163,7 @@ impl PublicKey {
     }
 
     /// The body of `GET/POST …/{timestamp,snapshot}.key`: Go struct order
-    /// `{"keytype":…,"keyval":{"public":…,"private":null}}`, no trailing newline (brief §6.1).
+    /// `{"keytype":…,"keyval":{"public":…,"private":null}}`, no trailing newline (docs/protocol.md §6.1).
     pub fn to_response_json(&self) -> Vec<u8> {
         // Both strings are plain ASCII (a fixed type name and base64), so no escaping is needed.
         format!(
@@ -174,7 +174,7 @@ impl PublicKey {
         .into_bytes()
     }
 
-    /// Verifies `sig` over `msg` with signature `method` (compared lower-cased), per brief §4.9.
+    /// Verifies `sig` over `msg` with signature `method` (compared lower-cased), per docs/protocol.md §4.9.
     ///
     /// A method that does not fit the key type is an error, as is any signature that does not
     /// verify; callers counting a threshold treat every error as "skip this signature".

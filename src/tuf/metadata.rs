@@ -1,8 +1,8 @@
-//! Notary's TUF metadata dialect (brief §4): typed roles, signatures, and the canonical bytes
+//! Notary's TUF metadata dialect (docs/protocol.md §4): typed roles, signatures, and the canonical bytes
 //! the signatures cover.
 //!
 //! A file is read twice: once by [`cjson::parse`] to compute the canonical bytes of `signed`
-//! (what every signature covers, brief §5.2), and once by serde into typed structs. Field names
+//! (what every signature covers, docs/protocol.md §5.2), and once by serde into typed structs. Field names
 //! are matched exactly; names Go would match case-insensitively are refused (see `shape`).
 
 mod build;
@@ -47,7 +47,7 @@ impl RoleType for Timestamp {
     const TYPE: &'static str = "Timestamp";
 }
 
-/// One entry of `signatures`: `{"keyid":…,"method":…,"sig":…}` (brief §4.1).
+/// One entry of `signatures`: `{"keyid":…,"method":…,"sig":…}` (docs/protocol.md §4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "WireSignature")]
 pub struct Signature {

@@ -1,4 +1,4 @@
-//! Role names: the four base roles and `targets/…` delegations, validated once (brief §4.11).
+//! Role names: the four base roles and `targets/…` delegations, validated once (docs/protocol.md §4.11).
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
 //! The one threshold-signature check, used for root, targets, delegations and snapshot
-//! (`tuf/signed/verify.go`, brief §5.3).
+//! (`tuf/signed/verify.go`, docs/protocol.md §5.3).
 
 use std::collections::{BTreeMap, BTreeSet};
 

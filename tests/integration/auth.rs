@@ -1,4 +1,4 @@
-//! Token authentication (brief §8) over the whole router: challenges, scopes, and every way a
+//! Token authentication (docs/protocol.md §8) over the whole router: challenges, scopes, and every way a
 //! token can be wrong. Tokens are minted here with `jsonwebtoken` from certificates made with
 //! rcgen, as a registry's token service would (x5c chain or libtrust `kid`).
 

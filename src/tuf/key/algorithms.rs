@@ -1,4 +1,4 @@
-//! Notary's signature methods over `ring` (`tuf/signed/verifiers.go`, brief §4.9).
+//! Notary's signature methods over `ring` (`tuf/signed/verifiers.go`, docs/protocol.md §4.9).
 
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo};

@@ -1,5 +1,5 @@
 //! Metadata the server writes itself: snapshot and timestamp bodies and the signed envelope
-//! (brief §6.3).
+//! (docs/protocol.md §6.3).
 
 use std::collections::BTreeMap;
 
@@ -36,7 +36,7 @@ fn role_value(type_name: &str, version: u64, expires: &Expires, meta: Value) -> 
 }
 
 /// The file to store and serve: `{"signed":<canonical>,"signatures":[{"keyid","method","sig"}…]}`,
-/// the Go client's layout (brief §4.1) with `signed` embedded as the canonical bytes verbatim.
+/// the Go client's layout (docs/protocol.md §4.1) with `signed` embedded as the canonical bytes verbatim.
 ///
 /// Canonical bytes write control characters in strings raw, which JSON parsers refuse; the
 /// server only wraps its own snapshot and timestamp bodies, whose strings (role names, base64,

@@ -1,4 +1,4 @@
-//! `expires`: an RFC 3339 time kept byte-exact, because the string is signed (brief §4.2).
+//! `expires`: an RFC 3339 time kept byte-exact, because the string is signed (docs/protocol.md §4.2).
 
 use std::fmt;
 

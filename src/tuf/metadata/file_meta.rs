@@ -1,4 +1,4 @@
-//! File meta: hashes and length of a target or of another role's file (brief §4.5, §4.10).
+//! File meta: hashes and length of a target or of another role's file (docs/protocol.md §4.5, §4.10).
 
 use std::collections::BTreeMap;
 
@@ -44,7 +44,7 @@ impl FileMeta {
 
     /// Checks `bytes` against this meta: every listed `sha256`/`sha512` must match (a digest of
     /// the wrong size never matches), at least one of them must be listed, and with
-    /// `check_length` the length must match too (the reference skips it; brief §10.3.2).
+    /// `check_length` the length must match too (the reference skips it; docs/protocol.md §10.3.2).
     pub fn check(&self, bytes: &[u8], check_length: bool) -> Result<(), Error> {
         let mut supported = 0;
         for (name, listed) in &self.hashes {

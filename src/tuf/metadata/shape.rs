@@ -1,4 +1,4 @@
-//! Refuses field names that Go would read differently from us (brief §5.5 "Decoding notes").
+//! Refuses field names that Go would read differently from us (docs/protocol.md §5.5 "Decoding notes").
 //!
 //! Go's decoder matches struct fields case-insensitively (`"Version"` fills `version`; even the
 //! Kelvin sign folds to `k` and the long s to `s`), while this crate's typed parsing matches
