@@ -1,4 +1,4 @@
-//! The `signed` objects of the four role types and their structural rules (brief §3, §4.4–4.7).
+//! The `signed` objects of the four role types and their structural rules (docs/protocol.md §3, §4.4–4.7).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,7 +9,7 @@ use crate::tuf::key::{deserialize_key_map, KeyId, PublicKey};
 use crate::tuf::metadata::{Expires, FileMeta};
 use crate::tuf::role::RoleName;
 
-/// TUF root / notary `data.Root` (brief §4.4): every key of the four top-level roles and which
+/// TUF root / notary `data.Root` (docs/protocol.md §4.4): every key of the four top-level roles and which
 /// keys sign for each role.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Root {
@@ -38,7 +38,7 @@ pub struct RoleKeys {
     pub threshold: u32,
 }
 
-/// TUF targets / notary `data.Targets` (brief §4.5); also the body of every delegation.
+/// TUF targets / notary `data.Targets` (docs/protocol.md §4.5); also the body of every delegation.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Targets {
     /// Delegations declared by this role (always present from notary clients).
@@ -81,7 +81,7 @@ pub struct DelegatedRole {
     pub paths: Option<Vec<String>>,
 }
 
-/// TUF snapshot / notary `data.Snapshot` (brief §4.6): hashes of the current root, targets and
+/// TUF snapshot / notary `data.Snapshot` (docs/protocol.md §4.6): hashes of the current root, targets and
 /// delegation files.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Snapshot {
@@ -94,7 +94,7 @@ pub struct Snapshot {
     pub version: u64,
 }
 
-/// TUF timestamp / notary `data.Timestamp` (brief §4.7): the hash of the current snapshot.
+/// TUF timestamp / notary `data.Timestamp` (docs/protocol.md §4.7): the hash of the current snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Timestamp {
     /// When this timestamp stops being trusted.
@@ -118,7 +118,7 @@ where
 const BASE_ROLES: [&str; 4] = ["root", "targets", "snapshot", "timestamp"];
 
 impl Root {
-    /// Notary's `isValidRootStructure` (brief §3 step 2.2): the four base roles are present, each
+    /// Notary's `isValidRootStructure` (docs/protocol.md §3 step 2.2): the four base roles are present, each
     /// with threshold ≥ 1 and only key IDs found in `keys`. Extra roles are tolerated.
     pub fn check_structure(&self) -> Result<(), Error> {
         for name in BASE_ROLES {
