@@ -399,6 +399,8 @@ impl Config {
         for name in &tls_san {
             crate::tls::check_name(name).with_context(|| format!("tls_san {name:?}"))?;
         }
+        let upload_budget = defaulted(set.upload_budget, "upload_budget")?;
+        anyhow::ensure!(upload_budget > 0, "upload_budget must be at least 1 byte");
         Ok(Config {
             listen: defaulted(set.listen, "listen")?,
             data_dir,
@@ -415,7 +417,7 @@ impl Config {
                 "renew_interval",
             )?),
             tls_san,
-            upload_budget: defaulted(set.upload_budget, "upload_budget")?,
+            upload_budget,
         })
     }
 }
@@ -643,6 +645,7 @@ mod tests {
             ..ServeArgs::default()
         };
         Config::resolve(&args, None).expect_err("plain HTTP with TLS files is contradictory");
+        Config::resolve(&parse(&["--upload-budget", "0"]), None).expect_err("no budget at all");
         Config::resolve(&parse(&["--tls-san", "bad name!"]), None)
             .expect_err("a certificate name is a DNS name or an IP address");
         assert_eq!(

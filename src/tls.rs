@@ -67,7 +67,6 @@ pub fn certificate_names(extra: &[String]) -> Vec<String> {
             names.push(name.clone());
         }
     }
-    names.dedup();
     names
 }
 
@@ -439,6 +438,14 @@ mod tests {
         );
         assert!(!trusted_for(&ca, "more.example.com"));
         assert!(trusted_for(&ca, "notary.example.com"));
+
+        // A CA made before its key was kept cannot sign again either.
+        std::fs::remove_file(&ca.ca_key).expect("remove the sealed key");
+        let (_, issued) = LocalCa::ensure(dir.path(), &more, &kek).expect("kept");
+        assert!(
+            matches!(&issued, Issued::Uncovered { reason, .. } if reason.contains("older version")),
+            "{issued:?}"
+        );
     }
 
     #[test]

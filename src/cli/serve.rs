@@ -132,7 +132,10 @@ fn own_realm(config: &Config) -> String {
     format!("{scheme}://{host}/auth/token")
 }
 
-fn log_issued(ca: &LocalCa, issued: &Issued, names: &[String]) {
+/// Logs what [`LocalCa::ensure`] did. A name that cannot be added is a warning when the
+/// operator asked for it (`requested`), and only information when it is the host name, which
+/// certificates made before it was covered all lack.
+fn log_issued(ca: &LocalCa, issued: &Issued, names: &[String], requested: &[String]) {
     let cert = ca.server_cert.display();
     match issued {
         Issued::Existing => {}
@@ -147,10 +150,18 @@ fn log_issued(ca: &LocalCa, issued: &Issued, names: &[String]) {
             "re-issued the server certificate from the same local CA to cover more names; \
              clients that trust its ca.crt need no change"
         ),
-        Issued::Uncovered { missing, reason } => tracing::warn!(
+        Issued::Uncovered { missing, reason } if missing.iter().any(|m| requested.contains(m)) => {
+            tracing::warn!(
+                certificate = %cert,
+                missing = %missing.join(", "),
+                "the server certificate does not cover every configured name and was kept: \
+                 {reason}"
+            );
+        }
+        Issued::Uncovered { missing, reason } => tracing::info!(
             certificate = %cert,
             missing = %missing.join(", "),
-            "the server certificate does not cover every configured name and was kept: {reason}"
+            "the server certificate does not cover this host's name and was kept: {reason}"
         ),
     }
 }
@@ -216,7 +227,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Transport::GeneratedTls => {
             let names = certificate_names(&config.tls_san);
             let (ca, issued) = LocalCa::ensure(&config.data_dir, &names, &load_kek(&config.kek)?)?;
-            log_issued(&ca, &issued, &names);
+            log_issued(&ca, &issued, &names, &config.tls_san);
             (
                 Some(server_config(&ca.server_cert, &ca.server_key)?),
                 Some(ca),
