@@ -219,6 +219,60 @@ impl ServeArgs {
     }
 }
 
+/// The settings the maintenance commands (`keys`, `import`) share with `serve`: where the
+/// configuration file, the database and the key-encryption key are. Their flags are
+/// [`ServeArgs`]'s own, taken from its definition, so that they are written once.
+#[derive(Debug, Clone, Default)]
+pub struct StorageArgs {
+    /// The four settings; the others stay unset (defaults or the file apply).
+    pub args: ServeArgs,
+}
+
+/// The [`ServeArgs`] fields a [`StorageArgs`] carries.
+const STORAGE_SETTINGS: [&str; 4] = [
+    "config",
+    "data_dir",
+    "database_url",
+    "key_encryption_key_file",
+];
+
+impl clap::Args for StorageArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let shared = ServeArgs::arguments()
+            .into_iter()
+            .filter(|arg| STORAGE_SETTINGS.contains(&arg.get_id().as_str()))
+            // Accepted after a subcommand too: `notarium keys list --data-dir …`.
+            .map(|arg| arg.global(true));
+        ServeArgs::document_defaults(cmd.args(shared))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        StorageArgs::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for StorageArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut storage = StorageArgs::default();
+        storage.update_from_arg_matches(matches)?;
+        Ok(storage)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        let path = |id: &str| matches.get_one::<PathBuf>(id).cloned();
+        let args = &mut self.args;
+        args.config = path("config").or(args.config.take());
+        args.data_dir = path("data_dir").or(args.data_dir.take());
+        args.database_url = matches
+            .get_one::<String>("database_url")
+            .cloned()
+            .or(args.database_url.take());
+        args.key_encryption_key_file =
+            path("key_encryption_key_file").or(args.key_encryption_key_file.take());
+        Ok(())
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
