@@ -1,43 +1,55 @@
 //! Configuration of `serve`: defaults < config file (TOML) < environment < flags.
 //!
-//! Every setting is a flag with an environment variable (`NOTARIUM_…`) and a key of the same
-//! name in the file. Loading configuration never writes files.
+//! Each setting is written once, as a field of [`ServeArgs`]. Its doc comment is the help of
+//! its flag and the comment above its key in `print-default-config`; its `#[arg]` names the
+//! flag (the field name, `-` for `_`) and the environment variable (`NOTARIUM_` and the field
+//! name in capitals); the file key is the field name. Its default, or an example when it has
+//! none, is in [`ServeArgs::defaults`] or [`ServeArgs::examples`]: both are struct literals
+//! without `..`, so a new field does not compile until it is in both, and a test checks that
+//! each field is set in exactly one. Layers are merged without naming any setting: every
+//! layer's set keys replace the ones below ([`ServeArgs::over`]). Loading configuration never
+//! writes files.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::http::CacheConfig;
 use crate::storage::PoolSettings;
 
-/// `serve` flags; each also reads its environment variable.
-#[derive(Debug, Default, Clone, clap::Args)]
+/// Every setting of `serve`, as flags (each also read from its environment variable) and as
+/// the keys of the configuration file. `None` is "not set in this layer".
+#[derive(Debug, Default, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServeArgs {
     /// TOML configuration file; its keys are the long flag names with `_` for `-`.
     #[arg(long, env = "NOTARIUM_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:4443].
+    /// Address to listen on.
     #[arg(long, env = "NOTARIUM_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Directory for the embedded database, generated TLS files and the development KEK
-    /// [default: ./notarium-data].
+    /// Directory for the embedded database, generated TLS files and the development
+    /// key-encryption key.
     #[arg(long, env = "NOTARIUM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Database URL [default: sqlite://DATA_DIR/notarium.db].
+    /// Database: sqlite://PATH or postgres://USER@HOST:PORT/DB [default:
+    /// sqlite://DATA_DIR/notarium.db].
     #[arg(long, env = "NOTARIUM_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Most database connections per process [default: 16].
+    /// Most database connections per process.
     #[arg(long, env = "NOTARIUM_DATABASE_MAX_CONNECTIONS")]
     pub database_max_connections: Option<u32>,
-    /// Database connections kept open when idle [default: 1].
+    /// Database connections kept open when idle.
     #[arg(long, env = "NOTARIUM_DATABASE_MIN_CONNECTIONS")]
     pub database_min_connections: Option<u32>,
-    /// Seconds a request waits for a free database connection [default: 10].
+    /// Seconds a request waits for a free database connection.
     #[arg(long, env = "NOTARIUM_DATABASE_ACQUIRE_TIMEOUT")]
     pub database_acquire_timeout: Option<u64>,
-    /// PEM certificate chain; with --tls-key. Without both, a local CA is generated.
+    /// PEM certificate chain; with --tls-key. Without both, a local CA is generated in the
+    /// data directory.
     #[arg(long, env = "NOTARIUM_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
@@ -47,20 +59,29 @@ pub struct ServeArgs {
     /// file (with --tls-cert and --tls-key).
     #[arg(long, env = "NOTARIUM_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Extra DNS names or IP addresses the generated certificate covers, besides localhost,
+    /// 127.0.0.1, ::1 and this machine's host name (repeat the flag, or separate with commas).
+    #[arg(
+        long,
+        env = "NOTARIUM_TLS_SAN",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub tls_san: Option<Vec<String>>,
     /// Serve plain HTTP, for running behind a TLS-terminating proxy.
     #[arg(long, env = "NOTARIUM_PLAIN_HTTP", num_args = 0..=1, default_missing_value = "true")]
     pub plain_http: Option<bool>,
-    /// File holding the key-encryption key (32 bytes, base64) that seals server keys.
-    /// The variable NOTARIUM_KEY_ENCRYPTION_KEY may hold the key itself instead. Without
-    /// either, a development key is generated in the data directory.
+    /// File holding the key-encryption key (32 bytes, base64) that seals server keys; required
+    /// in production. The variable NOTARIUM_KEY_ENCRYPTION_KEY may hold the key itself
+    /// instead. Without either, a development key is generated in the data directory.
     #[arg(long, env = "NOTARIUM_KEY_ENCRYPTION_KEY_FILE")]
     pub key_encryption_key_file: Option<PathBuf>,
-    /// Log format: `human` or `json` [default: human].
+    /// Log format: `human` or `json`.
     #[arg(long, env = "NOTARIUM_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
     /// Token authentication: where clients get tokens (the challenge's realm). With
     /// --auth-token-service, --auth-token-issuer and --auth-token-root-cert-bundle, every route
-    /// but health requires a bearer token.
+    /// but health requires a bearer token from a registry's token service.
     #[arg(long, env = "NOTARIUM_AUTH_TOKEN_REALM")]
     pub auth_token_realm: Option<String>,
     /// The audience tokens must name (the challenge's service).
@@ -79,51 +100,187 @@ pub struct ServeArgs {
     #[arg(long, env = "NOTARIUM_AUTH_USERS")]
     pub auth_users: Option<PathBuf>,
     /// Seconds between background passes that renew timestamps close to expiry with no client
-    /// traffic (0 turns them off) [default: 3600].
+    /// traffic (0 turns them off).
     #[arg(long, env = "NOTARIUM_RENEW_INTERVAL")]
     pub renew_interval: Option<u64>,
-    /// Cache-Control max-age for current metadata, seconds [default: 300].
+    /// Cache-Control max-age for current metadata, seconds.
     #[arg(long, env = "NOTARIUM_CACHE_CURRENT_MAX_AGE")]
     pub cache_current_max_age: Option<u32>,
-    /// Cache-Control max-age for metadata by version or checksum, seconds [default: 2592000].
+    /// Cache-Control max-age for metadata by version or checksum, seconds.
     #[arg(long, env = "NOTARIUM_CACHE_CONSISTENT_MAX_AGE")]
     pub cache_consistent_max_age: Option<u32>,
+    /// Most bytes of update uploads held in memory at once, server-wide; an update that would
+    /// exceed it waits briefly, then gets 503 with Retry-After.
+    #[arg(long, env = "NOTARIUM_UPLOAD_BUDGET", value_name = "BYTES")]
+    pub upload_budget: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The default of every setting that has one; `None` for those off or derived when unset
+    /// (each of those has an example in [`ServeArgs::examples`] instead).
+    pub fn defaults() -> ServeArgs {
+        let pool = PoolSettings::default();
+        let cache = CacheConfig::default();
+        ServeArgs {
+            config: None,
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 4443))),
+            data_dir: Some(PathBuf::from("notarium-data")),
+            database_url: None,
+            database_max_connections: Some(pool.max_connections),
+            database_min_connections: Some(pool.min_connections),
+            database_acquire_timeout: Some(pool.acquire_timeout.as_secs()),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_san: None,
+            plain_http: Some(false),
+            key_encryption_key_file: None,
+            log_format: Some(LogFormat::Human),
+            auth_token_realm: None,
+            auth_token_service: None,
+            auth_token_issuer: None,
+            auth_token_root_cert_bundle: None,
+            auth_users: None,
+            renew_interval: Some(3600),
+            cache_current_max_age: Some(cache.current),
+            cache_consistent_max_age: Some(cache.consistent),
+            upload_budget: Some(256 * 1024 * 1024),
+        }
+    }
+
+    /// An example value of each setting without a default, printed commented out.
+    pub fn examples() -> ServeArgs {
+        let etc = |name: &str| Some(PathBuf::from("/etc/notarium").join(name));
+        ServeArgs {
+            config: None,
+            listen: None,
+            data_dir: None,
+            database_url: Some("postgres://notarium@db.example.com:5432/notarium".to_owned()),
+            database_max_connections: None,
+            database_min_connections: None,
+            database_acquire_timeout: None,
+            tls_cert: etc("server.crt"),
+            tls_key: etc("server.key"),
+            tls_client_ca: etc("client-ca.pem"),
+            tls_san: Some(vec!["notary.example.com".to_owned(), "10.0.0.5".to_owned()]),
+            plain_http: None,
+            key_encryption_key_file: etc("kek"),
+            log_format: None,
+            auth_token_realm: Some("https://registry.example.com/auth/token".to_owned()),
+            auth_token_service: Some("notarium.example.com".to_owned()),
+            auth_token_issuer: Some("registry-token-issuer".to_owned()),
+            auth_token_root_cert_bundle: etc("token-ca.pem"),
+            auth_users: etc("htpasswd"),
+            renew_interval: None,
+            cache_current_max_age: None,
+            cache_consistent_max_age: None,
+            upload_budget: None,
+        }
+    }
+
+    /// `self`'s set keys over `below`'s: the merge of two layers, for every setting at once.
+    pub fn over(&self, below: &ServeArgs) -> anyhow::Result<ServeArgs> {
+        let mut merged = below.to_table()?;
+        merged.extend(self.to_table()?);
+        let mut args = ServeArgs::deserialize(merged).context("merging configuration layers")?;
+        args.config = self.config.clone().or_else(|| below.config.clone());
+        Ok(args)
+    }
+
+    /// The set keys as a TOML table (unset ones are left out).
+    fn to_table(&self) -> anyhow::Result<toml::Table> {
+        toml::Table::try_from(self).context("a setting cannot be written as TOML")
+    }
+
+    /// The `clap` arguments of every setting, in declaration order.
+    pub fn arguments() -> Vec<clap::Arg> {
+        use clap::Args as _;
+        ServeArgs::augment_args(clap::Command::new("serve"))
+            .get_arguments()
+            .cloned()
+            .collect()
+    }
+
+    /// Adds `[default: …]` from [`ServeArgs::defaults`] to the help of each flag that has one,
+    /// so that `--help` shows the defaults without their being written twice.
+    pub fn document_defaults(command: clap::Command) -> clap::Command {
+        let defaults = ServeArgs::defaults().to_table().unwrap_or_default();
+        command.mut_args(|arg| {
+            let Some(value) = defaults.get(arg.get_id().as_str()) else {
+                return arg;
+            };
+            let shown = match value {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            arg.help(format!("{help} [default: {shown}]"))
+        })
+    }
+}
+
+/// The settings the maintenance commands (`keys`, `import`) share with `serve`: where the
+/// configuration file, the database and the key-encryption key are. Their flags are
+/// [`ServeArgs`]'s own, taken from its definition, so that they are written once.
+#[derive(Debug, Clone, Default)]
+pub struct StorageArgs {
+    /// The four settings; the others stay unset (defaults or the file apply).
+    pub args: ServeArgs,
+}
+
+/// The [`ServeArgs`] fields a [`StorageArgs`] carries.
+const STORAGE_SETTINGS: [&str; 4] = [
+    "config",
+    "data_dir",
+    "database_url",
+    "key_encryption_key_file",
+];
+
+impl clap::Args for StorageArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let shared = ServeArgs::arguments()
+            .into_iter()
+            .filter(|arg| STORAGE_SETTINGS.contains(&arg.get_id().as_str()))
+            // Accepted after a subcommand too: `notarium keys list --data-dir …`.
+            .map(|arg| arg.global(true));
+        ServeArgs::document_defaults(cmd.args(shared))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        StorageArgs::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for StorageArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut storage = StorageArgs::default();
+        storage.update_from_arg_matches(matches)?;
+        Ok(storage)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        let path = |id: &str| matches.get_one::<PathBuf>(id).cloned();
+        let args = &mut self.args;
+        args.config = path("config").or(args.config.take());
+        args.data_dir = path("data_dir").or(args.data_dir.take());
+        args.database_url = matches
+            .get_one::<String>("database_url")
+            .cloned()
+            .or(args.database_url.take());
+        args.key_encryption_key_file =
+            path("key_encryption_key_file").or(args.key_encryption_key_file.take());
+        Ok(())
+    }
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Lines for people.
     Human,
     /// One JSON object per line.
     Json,
-}
-
-/// The file form of [`ServeArgs`].
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    database_max_connections: Option<u32>,
-    database_min_connections: Option<u32>,
-    database_acquire_timeout: Option<u64>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    tls_client_ca: Option<PathBuf>,
-    plain_http: Option<bool>,
-    key_encryption_key_file: Option<PathBuf>,
-    log_format: Option<LogFormat>,
-    cache_current_max_age: Option<u32>,
-    cache_consistent_max_age: Option<u32>,
-    auth_token_realm: Option<String>,
-    auth_token_service: Option<String>,
-    auth_token_issuer: Option<String>,
-    auth_token_root_cert_bundle: Option<PathBuf>,
-    auth_users: Option<PathBuf>,
-    renew_interval: Option<u64>,
 }
 
 /// How the listener speaks.
@@ -190,6 +347,11 @@ pub struct Config {
     pub auth_users: Option<BuiltInAuth>,
     /// Time between background renewal passes; zero for none.
     pub renew_interval: std::time::Duration,
+    /// Extra names (DNS names or IP addresses) the generated certificate covers.
+    pub tls_san: Vec<String>,
+    /// Most bytes of update uploads held in memory at once, server-wide
+    /// ([`ServeArgs::upload_budget`]).
+    pub upload_budget: u64,
 }
 
 /// Settings of the built-in token service.
@@ -214,23 +376,16 @@ impl Config {
     pub fn resolve(args: &ServeArgs, inline_kek: Option<String>) -> anyhow::Result<Config> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
-            None => FileConfig::default(),
+            None => ServeArgs::default(),
         };
-        let data_dir = args
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("notarium-data"));
-        let database_url = args
+        let set = args.over(&file.over(&ServeArgs::defaults())?)?;
+        let data_dir = defaulted(set.data_dir, "data_dir")?;
+        let database_url = set
             .database_url
-            .clone()
-            .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("notarium.db").display()));
-        let plain = args.plain_http.or(file.plain_http).unwrap_or(false);
-        let cert = args.tls_cert.clone().or(file.tls_cert);
-        let key = args.tls_key.clone().or(file.tls_key);
-        let client_ca = args.tls_client_ca.clone().or(file.tls_client_ca);
-        let transport = match (plain, cert, key) {
+        let plain = defaulted(set.plain_http, "plain_http")?;
+        let client_ca = set.tls_client_ca;
+        let transport = match (plain, set.tls_cert, set.tls_key) {
             (true, None, None) if client_ca.is_none() => Transport::Plain,
             (true, _, _) => {
                 anyhow::bail!("plain_http cannot be combined with tls_cert/tls_key/tls_client_ca")
@@ -246,38 +401,26 @@ impl Config {
             }
             (false, _, _) => anyhow::bail!("tls_cert and tls_key must be given together"),
         };
-        let kek = match (
-            inline_kek,
-            args.key_encryption_key_file
-                .clone()
-                .or(file.key_encryption_key_file),
-        ) {
+        let kek = match (inline_kek, set.key_encryption_key_file) {
             (Some(k), _) => KekSource::Inline(k),
             (None, Some(path)) => KekSource::File(path),
             (None, None) => KekSource::Development(data_dir.join("key-encryption-key")),
         };
         let cache = CacheConfig {
-            current: args
-                .cache_current_max_age
-                .or(file.cache_current_max_age)
-                .unwrap_or(CacheConfig::default().current),
-            consistent: args
-                .cache_consistent_max_age
-                .or(file.cache_consistent_max_age)
-                .unwrap_or(CacheConfig::default().consistent),
+            current: defaulted(set.cache_current_max_age, "cache_current_max_age")?,
+            consistent: defaulted(set.cache_consistent_max_age, "cache_consistent_max_age")?,
         };
         anyhow::ensure!(
             cache.current <= MAX_AGE_LIMIT && cache.consistent <= MAX_AGE_LIMIT,
             "cache max-age must be between 0 and {MAX_AGE_LIMIT} seconds"
         );
-        let realm = args.auth_token_realm.clone().or(file.auth_token_realm);
-        let service = args.auth_token_service.clone().or(file.auth_token_service);
-        let issuer = args.auth_token_issuer.clone().or(file.auth_token_issuer);
-        let bundle = args
-            .auth_token_root_cert_bundle
-            .clone()
-            .or(file.auth_token_root_cert_bundle);
-        let (auth, auth_users) = match args.auth_users.clone().or(file.auth_users) {
+        let (realm, service, issuer, bundle) = (
+            set.auth_token_realm,
+            set.auth_token_service,
+            set.auth_token_issuer,
+            set.auth_token_root_cert_bundle,
+        );
+        let (auth, auth_users) = match set.auth_users {
             Some(users) => {
                 anyhow::ensure!(
                     bundle.is_none(),
@@ -294,47 +437,48 @@ impl Config {
             }
             None => (resolve_auth(realm, service, issuer, bundle)?, None),
         };
-        let defaults = PoolSettings::default();
         let pool = PoolSettings {
-            max_connections: args
-                .database_max_connections
-                .or(file.database_max_connections)
-                .unwrap_or(defaults.max_connections),
-            min_connections: args
-                .database_min_connections
-                .or(file.database_min_connections)
-                .unwrap_or(defaults.min_connections),
-            acquire_timeout: args
-                .database_acquire_timeout
-                .or(file.database_acquire_timeout)
-                .map_or(defaults.acquire_timeout, std::time::Duration::from_secs),
+            max_connections: defaulted(set.database_max_connections, "database_max_connections")?,
+            min_connections: defaulted(set.database_min_connections, "database_min_connections")?,
+            acquire_timeout: std::time::Duration::from_secs(defaulted(
+                set.database_acquire_timeout,
+                "database_acquire_timeout",
+            )?),
         };
         anyhow::ensure!(
             pool.max_connections >= 1 && pool.min_connections <= pool.max_connections,
             "database_max_connections must be at least 1 and at least database_min_connections"
         );
+        let tls_san = set.tls_san.unwrap_or_default();
+        for name in &tls_san {
+            crate::tls::check_name(name).with_context(|| format!("tls_san {name:?}"))?;
+        }
+        let upload_budget = defaulted(set.upload_budget, "upload_budget")?;
+        anyhow::ensure!(upload_budget > 0, "upload_budget must be at least 1 byte");
         Ok(Config {
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4443))),
+            listen: defaulted(set.listen, "listen")?,
             data_dir,
             database_url,
             pool,
             transport,
             kek,
-            log_format: args
-                .log_format
-                .or(file.log_format)
-                .unwrap_or(LogFormat::Human),
+            log_format: defaulted(set.log_format, "log_format")?,
             cache,
             auth,
             auth_users,
-            renew_interval: std::time::Duration::from_secs(
-                args.renew_interval.or(file.renew_interval).unwrap_or(3600),
-            ),
+            renew_interval: std::time::Duration::from_secs(defaulted(
+                set.renew_interval,
+                "renew_interval",
+            )?),
+            tls_san,
+            upload_budget,
         })
     }
+}
+
+/// A setting that [`ServeArgs::defaults`] sets; `None` here would be a bug in that table.
+fn defaulted<T>(value: Option<T>, key: &str) -> anyhow::Result<T> {
+    value.with_context(|| format!("the setting {key} has no default"))
 }
 
 /// Token authentication from its four settings: all or none.
@@ -364,93 +508,165 @@ fn resolve_auth(
     }
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("could not read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("could not parse config file {}", path.display()))
 }
 
 /// A configuration file with every key, its default and what it does: what
-/// `notarium print-default-config` prints. Keys without a default are commented out.
+/// `notarium print-default-config` prints. Keys without a default are commented out, with an
+/// example value. Made from [`ServeArgs`]'s help texts, [`ServeArgs::defaults`] and
+/// [`ServeArgs::examples`], in declaration order.
 pub fn default_config_toml() -> String {
-    let pool = PoolSettings::default();
-    let cache = CacheConfig::default();
-    format!(
-        r#"# Notarium configuration. Precedence: this file < NOTARIUM_* environment < flags.
+    let defaults = ServeArgs::defaults().to_table().unwrap_or_default();
+    let examples = ServeArgs::examples().to_table().unwrap_or_default();
+    let mut out = String::from(
+        "# Notarium configuration. Precedence: this file < NOTARIUM_* environment < flags.\n\
+         # Each key is also a flag of `notarium serve` (`data_dir`: `--data-dir`).\n",
+    );
+    for arg in ServeArgs::arguments() {
+        let key = arg.get_id().as_str();
+        let (value, prefix) = match (defaults.get(key), examples.get(key)) {
+            (Some(value), _) => (value, ""),
+            (None, Some(value)) => (value, "# "),
+            // `config` itself: a file cannot name another.
+            (None, None) => continue,
+        };
+        out.push('\n');
+        let mut help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        // clap drops the closing full stop of a one-paragraph help; a comment keeps it.
+        if help.ends_with(|c: char| c.is_alphanumeric() || c == ')' || c == '`') {
+            help.push('.');
+        }
+        for line in wrap(&help, 96) {
+            out.push_str("# ");
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push_str(&format!("{prefix}{key} = {value}\n"));
+    }
+    out
+}
 
-# Address to listen on.
-listen = "127.0.0.1:4443"
-# Embedded database, generated TLS files and the development key-encryption key.
-data_dir = "notarium-data"
-# Database: sqlite://PATH (default: DATA_DIR/notarium.db) or postgres://USER@HOST:PORT/DB.
-# database_url = "postgres://notarium@db.example.com:5432/notarium"
-database_max_connections = {max}
-database_min_connections = {min}
-# Seconds a request waits for a database connection.
-database_acquire_timeout = {acquire}
+/// `text` in lines of at most `width` characters, broken at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
 
-# Your own certificate chain and key; without both, a local CA is generated in data_dir.
-# tls_cert = "/etc/notarium/server.crt"
-# tls_key = "/etc/notarium/server.key"
-# Mutual TLS: clients must present a certificate from a CA in this file.
-# tls_client_ca = "/etc/notarium/client-ca.pem"
-# Plain HTTP, behind a TLS-terminating proxy.
-plain_http = false
+/// Where the database is, for the start-up log: the backend and its file, or its host, port
+/// and database. Never the user name, the password or the URL's parameters (a `password=`
+/// may be one).
+pub fn storage_location(url: &str) -> String {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = Path::new(path);
+        let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        return format!("sqlite at {}", shown.display());
+    }
+    let (scheme, rest) = url.split_once("://").unwrap_or(("unknown", ""));
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    // Everything up to the last `@` is credentials, however they are written.
+    let place = rest.rsplit_once('@').map_or(rest, |(_, place)| place);
+    let backend = match scheme {
+        "postgres" | "postgresql" => "postgres",
+        other => other,
+    };
+    format!("{backend} at {place}")
+}
 
-# 32 random bytes, base64, sealing the server's private keys. Required in production (or the
-# key itself in NOTARIUM_KEY_ENCRYPTION_KEY); without it a development key is generated.
-# key_encryption_key_file = "/etc/notarium/kek"
-
-# human or json.
-log_format = "human"
-# Cache-Control max-age (seconds) of current metadata, and of metadata by version or hash.
-cache_current_max_age = {current}
-cache_consistent_max_age = {consistent}
-# Seconds between background passes renewing timestamps close to expiry (0: off).
-renew_interval = 3600
-
-# Token authentication by a registry's token service (all four, or none):
-# auth_token_realm = "https://registry.example.com/auth/token"
-# auth_token_service = "notarium.example.com"
-# auth_token_issuer = "registry-token-issuer"
-# auth_token_root_cert_bundle = "/etc/notarium/token-ca.pem"
-# Or be your own token service, with users from an htpasswd file (bcrypt):
-# auth_users = "/etc/notarium/htpasswd"
-"#,
-        max = pool.max_connections,
-        min = pool.min_connections,
-        acquire = pool.acquire_timeout.as_secs(),
-        current = cache.current,
-        consistent = cache.consistent,
-    )
+/// The start-up warning for a listener reachable beyond this machine that anyone may write
+/// through: `None` on loopback, or when token authentication or client certificates guard it.
+pub fn open_listener_warning(config: &Config) -> Option<String> {
+    let guarded = config.auth.is_some()
+        || config.auth_users.is_some()
+        || matches!(
+            config.transport,
+            Transport::Tls {
+                client_ca: Some(_),
+                ..
+            }
+        );
+    if guarded || config.listen.ip().to_canonical().is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "listening on {} with authentication off: anyone who can reach this address can \
+         create, change and delete trust data. Turn authentication on with --auth-users FILE \
+         (an htpasswd file; this server issues the tokens) or with a registry's token service \
+         (--auth-token-realm, --auth-token-service, --auth-token-issuer, \
+         --auth-token-root-cert-bundle), or listen on 127.0.0.1 only",
+        config.listen
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser as _;
+
+    /// `serve`'s flags as the command line parses them (environment aside).
+    #[derive(Debug, clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn parse(flags: &[&str]) -> ServeArgs {
+        let argv = std::iter::once("serve").chain(flags.iter().copied());
+        Serve::try_parse_from(argv).expect("valid flags").args
+    }
+
+    fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notarium.toml");
+        std::fs::write(&path, text).expect("write config");
+        (dir, path)
+    }
 
     #[test]
     fn flags_beat_file_beat_defaults() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("notarium.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/n\"\ncache_current_max_age = 60\n",
-        )
-        .expect("write config");
-        let args = ServeArgs {
-            config: Some(path),
-            listen: Some("127.0.0.1:9100".parse().expect("addr")),
-            ..ServeArgs::default()
-        };
+        let (_dir, path) = config_file(
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/n\"\ncache_current_max_age = 60\n\
+             upload_budget = 1000\ntls_san = [\"file.example\"]\n",
+        );
+        let mut args = parse(&[
+            "--listen",
+            "127.0.0.1:9100",
+            "--tls-san",
+            "a.example,10.0.0.5",
+        ]);
+        args.config = Some(path);
         let config = Config::resolve(&args, None).expect("valid config");
         assert_eq!(config.listen.port(), 9100, "the flag wins over the file");
+        assert_eq!(
+            config.tls_san,
+            ["a.example", "10.0.0.5"],
+            "the flag's list replaces"
+        );
         assert_eq!(
             config.data_dir,
             PathBuf::from("/srv/n"),
             "the file wins over the default"
         );
         assert_eq!(config.cache.current, 60);
+        assert_eq!(config.upload_budget, 1000);
         assert_eq!(config.cache.consistent, 2_592_000, "defaults fill the rest");
         assert_eq!(config.database_url, "sqlite:///srv/n/notarium.db");
         assert_eq!(config.transport, Transport::GeneratedTls);
@@ -458,18 +674,24 @@ mod tests {
             config.kek,
             KekSource::Development(PathBuf::from("/srv/n/key-encryption-key"))
         );
+        let config = Config::resolve(&parse(&[]), None).expect("defaults alone");
+        assert_eq!(config.upload_budget, 268_435_456);
+        assert!(config.tls_san.is_empty());
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 4443)));
+        assert_eq!(config.renew_interval, std::time::Duration::from_secs(3600));
     }
 
     #[test]
     fn refuses_unknown_keys_and_mixed_transport() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "lisen = \"x\"\n").expect("write");
-        let args = ServeArgs {
-            config: Some(path),
-            ..ServeArgs::default()
-        };
-        Config::resolve(&args, None).expect_err("a misspelt key is an error");
+        for bad in ["lisen = \"x\"\n", "config = \"other.toml\"\n"] {
+            let (_dir, path) = config_file(bad);
+            let args = ServeArgs {
+                config: Some(path),
+                ..ServeArgs::default()
+            };
+            let err = Config::resolve(&args, None).expect_err("an unknown key is an error");
+            assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
+        }
         let args = ServeArgs {
             plain_http: Some(true),
             tls_cert: Some("c".into()),
@@ -477,6 +699,9 @@ mod tests {
             ..ServeArgs::default()
         };
         Config::resolve(&args, None).expect_err("plain HTTP with TLS files is contradictory");
+        Config::resolve(&parse(&["--upload-budget", "0"]), None).expect_err("no budget at all");
+        Config::resolve(&parse(&["--tls-san", "bad name!"]), None)
+            .expect_err("a certificate name is a DNS name or an IP address");
         assert_eq!(
             format!("{:?}", KekSource::Inline("secret".into())),
             "Inline(<redacted>)"
@@ -484,30 +709,126 @@ mod tests {
     }
 
     #[test]
-    fn the_default_config_names_only_real_keys() {
-        // Uncommented, every line must be a key the file accepts (unknown keys are refused).
-        let text = default_config_toml();
-        let mut uncommented = String::new();
-        for line in text.lines() {
-            let key_line = line.trim_start_matches("# ");
-            if key_line.contains(" = ") && !key_line.contains(". ") {
-                uncommented.push_str(key_line);
-                uncommented.push('\n');
+    fn every_setting_has_a_default_or_an_example_and_its_names() {
+        let defaults = ServeArgs::defaults().to_table().expect("table");
+        let examples = ServeArgs::examples().to_table().expect("table");
+        for arg in ServeArgs::arguments() {
+            let key = arg.get_id().as_str();
+            let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or("");
+            assert_eq!(env, format!("NOTARIUM_{}", key.to_uppercase()), "{key}");
+            assert_eq!(arg.get_long(), Some(key.replace('_', "-").as_str()));
+            if key == "config" {
+                continue;
             }
+            assert!(
+                defaults.contains_key(key) != examples.contains_key(key),
+                "{key} needs exactly one of a default or an example"
+            );
         }
-        let file: FileConfig = toml::from_str(&uncommented).expect("every key is known");
-        assert_eq!(file.listen, Some("127.0.0.1:4443".parse().expect("addr")));
-        assert_eq!(file.renew_interval, Some(3600));
-        assert!(file.auth_users.is_some() && file.auth_token_realm.is_some());
-        // And as printed (with the optional keys commented out) it resolves on its own.
+        assert_eq!(
+            defaults.len() + examples.len(),
+            ServeArgs::arguments().len() - 1,
+            "the tables hold only settings"
+        );
+    }
+
+    #[test]
+    fn the_printed_defaults_parse_back_and_name_every_setting() {
+        let text = default_config_toml();
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("notarium.toml");
         std::fs::write(&path, &text).expect("write");
+        let printed = read_file(&path).expect("the printed file parses");
+        assert_eq!(
+            printed,
+            ServeArgs::defaults(),
+            "as printed: exactly the defaults"
+        );
         let args = ServeArgs {
             config: Some(path),
             ..ServeArgs::default()
         };
         let config = Config::resolve(&args, None).expect("the printed defaults resolve");
         assert_eq!(config.pool, PoolSettings::default());
+        // Uncommented, the examples parse too: every key printed is a real one.
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|l| l.contains(" = "))
+                    .unwrap_or(l)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let all: ServeArgs = toml::from_str(&uncommented).expect("every key is known");
+        let expected = ServeArgs::examples()
+            .over(&ServeArgs::defaults())
+            .expect("merge");
+        assert_eq!(all, expected);
+        assert!(text.contains("\nlisten = \"127.0.0.1:4443\"\n"), "{text}");
+        assert!(text.contains("\nupload_budget = 268435456\n"), "{text}");
+        assert!(
+            text.contains("\n# auth_users = \"/etc/notarium/htpasswd\"\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn help_shows_the_defaults() {
+        let command = ServeArgs::document_defaults(<ServeArgs as clap::Args>::augment_args(
+            clap::Command::new("serve"),
+        ));
+        let help = |id: &str| {
+            command
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            help("listen").ends_with("[default: 127.0.0.1:4443]"),
+            "{}",
+            help("listen")
+        );
+        assert!(help("upload_budget").ends_with("[default: 268435456]"));
+        assert!(!help("tls_cert").contains("[default"));
+    }
+
+    #[test]
+    fn the_storage_location_never_shows_credentials() {
+        assert_eq!(
+            storage_location("postgres://notarium:s3cret@db.example.com:5432/trust"),
+            "postgres at db.example.com:5432/trust"
+        );
+        let tricky = storage_location("postgresql://u:p@ss/w@rd@db:5432/trust?password=other");
+        assert_eq!(tricky, "postgres at db:5432/trust");
+        assert_eq!(
+            storage_location("sqlite:///srv/n/notarium.db"),
+            "sqlite at /srv/n/notarium.db"
+        );
+        let relative = storage_location("sqlite://data/n.db");
+        assert!(relative.starts_with("sqlite at /") && relative.ends_with("/data/n.db"));
+    }
+
+    #[test]
+    fn warns_of_an_open_listener_only_beyond_loopback_without_auth() {
+        let config = |listen: &str, extra: &[&str]| {
+            let mut flags = vec!["--listen", listen];
+            flags.extend_from_slice(extra);
+            Config::resolve(&parse(&flags), None).expect("config")
+        };
+        let open = config("0.0.0.0:4443", &[]);
+        let message = open_listener_warning(&open).expect("a warning");
+        assert!(message.contains("0.0.0.0:4443"), "{message}");
+        assert!(message.contains("create, change and delete trust data"));
+        assert!(message.contains("--auth-users"));
+        assert!(open_listener_warning(&config("[::]:4443", &[])).is_some());
+        assert!(open_listener_warning(&config("192.0.2.7:4443", &[])).is_some());
+        assert!(open_listener_warning(&config("127.0.0.1:4443", &[])).is_none());
+        assert!(open_listener_warning(&config("[::1]:4443", &[])).is_none());
+        assert!(open_listener_warning(&config("[::ffff:127.0.0.1]:4443", &[])).is_none());
+        let guarded = config("0.0.0.0:4443", &["--auth-users", "/etc/notarium/htpasswd"]);
+        assert!(open_listener_warning(&guarded).is_none());
     }
 }

@@ -1,11 +1,9 @@
 //! `notarium import`: carries a notary-server's repositories (and notary-signer's keys) into
 //! the database `serve` uses. See [`crate::import`].
 
-use std::path::PathBuf;
-
 use anyhow::Context as _;
 
-use crate::config::Config;
+use crate::config::{Config, StorageArgs};
 use crate::import::source::SourceDb;
 use crate::import::{Import, SignerEnvironment};
 use crate::storage;
@@ -20,30 +18,15 @@ pub struct ImportCommand {
     /// passphrase is read from NOTARY_SIGNER_<ALIAS>, as notary-signer reads it.
     #[arg(long)]
     signer_from: Option<String>,
-    /// Notarium's configuration file (the one `serve` reads).
-    #[arg(long, env = "NOTARIUM_CONFIG")]
-    config: Option<PathBuf>,
-    /// Notarium's data directory [default: ./notarium-data].
-    #[arg(long, env = "NOTARIUM_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Notarium's database [default: sqlite://DATA_DIR/notarium.db].
-    #[arg(long, env = "NOTARIUM_DATABASE_URL")]
-    database_url: Option<String>,
-    /// File holding Notarium's key-encryption key (or set NOTARIUM_KEY_ENCRYPTION_KEY);
-    /// without either, the data directory's development key.
-    #[arg(long, env = "NOTARIUM_KEY_ENCRYPTION_KEY_FILE")]
-    key_encryption_key_file: Option<PathBuf>,
+    /// Where Notarium's configuration, database and key-encryption key are, as for `serve`.
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 impl ImportCommand {
     /// Runs the import and prints one line per GUN.
     pub fn run(self) -> anyhow::Result<()> {
-        let config = super::storage_config(
-            self.config.clone(),
-            self.data_dir.clone(),
-            self.database_url.clone(),
-            self.key_encryption_key_file.clone(),
-        )?;
+        let config = super::storage_config(&self.storage)?;
         super::serve::init_tracing(config.log_format);
         let runtime = super::runtime()?;
         runtime.block_on(self.import(config))

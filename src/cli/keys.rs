@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::config::Config;
+use crate::config::{Config, StorageArgs};
 use crate::signing::{admin, Kek};
 use crate::storage;
 
@@ -13,18 +13,9 @@ use crate::storage;
 pub struct KeysCommand {
     #[command(subcommand)]
     action: KeysAction,
-    /// Notarium's configuration file (the one `serve` reads).
-    #[arg(long, env = "NOTARIUM_CONFIG", global = true)]
-    config: Option<PathBuf>,
-    /// Notarium's data directory [default: ./notarium-data].
-    #[arg(long, env = "NOTARIUM_DATA_DIR", global = true)]
-    data_dir: Option<PathBuf>,
-    /// Notarium's database [default: sqlite://DATA_DIR/notarium.db].
-    #[arg(long, env = "NOTARIUM_DATABASE_URL", global = true)]
-    database_url: Option<String>,
-    /// File holding the current key-encryption key (or set NOTARIUM_KEY_ENCRYPTION_KEY).
-    #[arg(long, env = "NOTARIUM_KEY_ENCRYPTION_KEY_FILE", global = true)]
-    key_encryption_key_file: Option<PathBuf>,
+    /// Where Notarium's configuration, database and key-encryption key are, as for `serve`.
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -54,12 +45,7 @@ enum KeysAction {
 impl KeysCommand {
     /// Runs the chosen action.
     pub fn run(self) -> anyhow::Result<()> {
-        let config = super::storage_config(
-            self.config.clone(),
-            self.data_dir.clone(),
-            self.database_url.clone(),
-            self.key_encryption_key_file.clone(),
-        )?;
+        let config = super::storage_config(&self.storage)?;
         let runtime = super::runtime()?;
         runtime.block_on(self.action.run(config))
     }
@@ -106,5 +92,22 @@ impl KeysAction {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    #[test]
+    fn storage_flags_are_serves_own_and_accepted_after_the_action() {
+        let argv = ["notarium", "keys", "list", "--data-dir", "/srv/n"];
+        let cli = crate::cli::Cli::try_parse_from(argv).expect("valid flags");
+        let crate::cli::Command::Keys(keys) = cli.command else {
+            panic!("parsed as keys");
+        };
+        assert_eq!(keys.storage.args.data_dir, Some("/srv/n".into()));
+        let config = crate::cli::storage_config(&keys.storage).expect("config");
+        assert_eq!(config.database_url, "sqlite:///srv/n/notarium.db");
     }
 }

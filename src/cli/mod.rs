@@ -46,19 +46,12 @@ impl Cli {
 /// The configuration `serve` would resolve for its storage and key-encryption key, from the
 /// flags the maintenance commands (`import`, `keys`) share with it.
 pub(crate) fn storage_config(
-    config: Option<std::path::PathBuf>,
-    data_dir: Option<std::path::PathBuf>,
-    database_url: Option<String>,
-    key_encryption_key_file: Option<std::path::PathBuf>,
+    storage: &crate::config::StorageArgs,
 ) -> anyhow::Result<crate::config::Config> {
-    let args = crate::config::ServeArgs {
-        config,
-        data_dir,
-        database_url,
-        key_encryption_key_file,
-        ..crate::config::ServeArgs::default()
-    };
-    crate::config::Config::resolve(&args, std::env::var("NOTARIUM_KEY_ENCRYPTION_KEY").ok())
+    crate::config::Config::resolve(
+        &storage.args,
+        std::env::var("NOTARIUM_KEY_ENCRYPTION_KEY").ok(),
+    )
 }
 
 /// The multi-threaded runtime every subcommand runs on.

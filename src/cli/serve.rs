@@ -9,18 +9,39 @@ use tokio::net::TcpListener;
 use crate::auth::issuer::Issuer;
 use crate::auth::TokenAuth;
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{Config, KekSource, LogFormat, ServeArgs, Transport};
+use crate::config::{self, Config, KekSource, LogFormat, ServeArgs, Transport};
 use crate::http::{router, AppState, Limits};
 use crate::service::Repos;
 use crate::signing::{Kek, ServerKeys};
-use crate::tls::{server_config, server_config_with_clients, LocalCa};
+use crate::tls::{certificate_names, server_config, server_config_with_clients, Issued, LocalCa};
 use crate::{server, storage};
 
-/// Arguments of `serve`.
-#[derive(Debug, clap::Args)]
+/// Arguments of `serve`: [`ServeArgs`], with each flag's default added to its help.
+#[derive(Debug)]
 pub struct ServeCommand {
-    #[command(flatten)]
     args: ServeArgs,
+}
+
+impl clap::FromArgMatches for ServeCommand {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Ok(ServeCommand {
+            args: ServeArgs::from_arg_matches(matches)?,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.args.update_from_arg_matches(matches)
+    }
+}
+
+impl clap::Args for ServeCommand {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        ServeArgs::document_defaults(ServeArgs::augment_args(cmd))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        ServeArgs::document_defaults(ServeArgs::augment_args_for_update(cmd))
+    }
 }
 
 pub(crate) fn init_tracing(format: LogFormat) {
@@ -60,8 +81,8 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
         .await
         .with_context(|| {
             format!(
-                "could not open database {}",
-                storage::redact_url(&config.database_url)
+                "could not open the database ({})",
+                config::storage_location(&config.database_url)
             )
         })?;
     let kek = load_kek(&config.kek)?;
@@ -111,6 +132,40 @@ fn own_realm(config: &Config) -> String {
     format!("{scheme}://{host}/auth/token")
 }
 
+/// Logs what [`LocalCa::ensure`] did. A name that cannot be added is a warning when the
+/// operator asked for it (`requested`), and only information when it is the host name, which
+/// certificates made before it was covered all lack.
+fn log_issued(ca: &LocalCa, issued: &Issued, names: &[String], requested: &[String]) {
+    let cert = ca.server_cert.display();
+    match issued {
+        Issued::Existing => {}
+        Issued::Created => tracing::info!(
+            ca = %ca.ca_cert.display(),
+            names = %names.join(", "),
+            "generated a local CA and server certificate"
+        ),
+        Issued::Reissued(added) => tracing::info!(
+            certificate = %cert,
+            added = %added.join(", "),
+            "re-issued the server certificate from the same local CA to cover more names; \
+             clients that trust its ca.crt need no change"
+        ),
+        Issued::Uncovered { missing, reason } if missing.iter().any(|m| requested.contains(m)) => {
+            tracing::warn!(
+                certificate = %cert,
+                missing = %missing.join(", "),
+                "the server certificate does not cover every configured name and was kept: \
+                 {reason}"
+            );
+        }
+        Issued::Uncovered { missing, reason } => tracing::info!(
+            certificate = %cert,
+            missing = %missing.join(", "),
+            "the server certificate does not cover this host's name and was kept: {reason}"
+        ),
+    }
+}
+
 fn print_docker_hint(addr: std::net::SocketAddr, ca: &Path) {
     let host = if addr.ip().is_unspecified() {
         format!("localhost:{}", addr.port())
@@ -137,6 +192,13 @@ impl ServeCommand {
         let inline_kek = std::env::var("NOTARIUM_KEY_ENCRYPTION_KEY").ok();
         let config = Config::resolve(&self.args, inline_kek)?;
         init_tracing(config.log_format);
+        tracing::info!(
+            "storage: {}",
+            config::storage_location(&config.database_url)
+        );
+        if let Some(warning) = config::open_listener_warning(&config) {
+            tracing::warn!("{warning}");
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -163,10 +225,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             None,
         ),
         Transport::GeneratedTls => {
-            let (ca, created) = LocalCa::ensure(&config.data_dir)?;
-            if created {
-                tracing::info!(ca = %ca.ca_cert.display(), "generated a local CA and server certificate");
-            }
+            let names = certificate_names(&config.tls_san);
+            let (ca, issued) = LocalCa::ensure(&config.data_dir, &names, &load_kek(&config.kek)?)?;
+            log_issued(&ca, &issued, &names, &config.tls_san);
             (
                 Some(server_config(&ca.server_cert, &ca.server_key)?),
                 Some(ca),

@@ -1,11 +1,13 @@
-//! `GET /_notary_server/health`: 200 `{}` when the database answers, else 503 naming the check.
+//! `GET /_notary_server/health`: 200 `{}` when the database answers and can be written, else
+//! 503 naming the check.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 
-/// Runs the database check on every call; it is one indexed query.
+/// Runs the database check on every call: one indexed query, and whether the store can still
+/// write (the SQLite writer stops for good after a panic).
 pub(super) async fn health(state: &AppState) -> Response {
     let (status, body) = match state.repos.store().health().await {
         Ok(()) => (StatusCode::OK, "{}".to_owned()),
@@ -13,7 +15,8 @@ pub(super) async fn health(state: &AppState) -> Response {
             tracing::warn!(error = %e, "health check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"DB operational": "database is not reachable"}).to_string(),
+                serde_json::json!({"DB operational": "database is not reachable or not writable"})
+                    .to_string(),
             )
         }
     };

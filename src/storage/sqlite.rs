@@ -88,6 +88,14 @@ impl SqliteStore {
             keys: Default::default(),
         })
     }
+
+    /// Makes the writer thread panic in its next turn (inside the next batch's transaction,
+    /// just before its commit), as a bug would: for tests of what a writer panic does to
+    /// writes and to the health check. Never called by the server.
+    #[doc(hidden)]
+    pub fn panic_in_next_write(&self) {
+        self.writer.panic_in_next_turn();
+    }
 }
 
 fn time_text(t: DateTime<Utc>) -> String {
@@ -452,6 +460,12 @@ impl Store for SqliteStore {
     }
 
     async fn health(&self) -> Result<()> {
+        // Reads alone answering is not health: a stopped writer refuses every write.
+        if self.writer.is_stopped() {
+            return Err(StorageError::Batch(
+                "the database writer has stopped; restart the server".into(),
+            ));
+        }
         self.readers
             .run(|conn| {
                 conn.prepare_cached("SELECT 1 FROM tuf_files LIMIT 1")?

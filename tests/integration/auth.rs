@@ -113,6 +113,8 @@ async fn app(bundle: &str) -> (axum::Router, tempfile::TempDir) {
         auth: Some(std::sync::Arc::new(auth)),
         auth_users: None,
         renew_interval: std::time::Duration::ZERO,
+        tls_san: Vec::new(),
+        upload_budget: 256 * 1024 * 1024,
     };
     let state = notarium::cli::serve::build_state(&config, std::sync::Arc::new(SystemClock))
         .await

@@ -7,6 +7,7 @@
 //! - `attacks`: every refused update, each leaving the stored state byte-identical;
 //! - `races`: parallel publishes and key requests on a multi-threaded runtime;
 //! - `crash`: the real binary killed with SIGKILL in the middle of publishes;
+//! - `ops`: a panic of the SQLite writer, and what `serve` logs at start;
 //! - `storage`: the storage contract on SQLite and on PostgreSQL.
 
 mod api;
@@ -14,6 +15,7 @@ mod attacks;
 mod auth;
 mod crash;
 mod kit;
+mod ops;
 mod races;
 mod storage;
 mod update;
@@ -112,6 +114,8 @@ impl TestApp {
             auth: None,
             auth_users: None,
             renew_interval: std::time::Duration::ZERO,
+            tls_san: Vec::new(),
+            upload_budget: 256 * 1024 * 1024,
         }
     }
 

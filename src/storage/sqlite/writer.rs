@@ -9,6 +9,20 @@
 //!
 //! The thread runs every statement of a batch itself: an update costs one hand-off to it and
 //! one back, not one per statement.
+//!
+//! A panic on the thread (a bug: nothing a client sends should cause one) is caught around
+//! each batch and each task. The open transaction is rolled back as the panic unwinds, the
+//! callers of that turn are told their write failed, and the writer then stops for good: every
+//! later write is refused at once and [`Writer::is_stopped`] turns the health check red, so
+//! an orchestrator restarts the process. It is not restarted in place: the panic says some
+//! invariant this code relies on broke, nothing tells whether the next batch would break it
+//! again, and a writer that panicked on every batch while health stayed green is exactly the
+//! silent failure to avoid. Reads go on meanwhile. A thread that ends any other way closes its
+//! queue, which [`Writer::is_stopped`] notices too.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
@@ -42,20 +56,36 @@ enum Work {
 #[derive(Debug, Clone)]
 pub(super) struct Writer {
     queue: mpsc::Sender<Work>,
+    /// Set by [`Writer::panic_in_next_turn`]: the thread panics in its next turn, for tests.
+    panic_next: Arc<AtomicBool>,
 }
 
 fn stopped() -> StorageError {
-    StorageError::Batch("the database writer has stopped".into())
+    StorageError::Batch("the database writer has stopped; restart the server".into())
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`.
     pub(super) fn start(conn: Connection) -> std::io::Result<Writer> {
         let (queue, work) = mpsc::channel(4 * MAX_BATCH);
+        let panic_next = Arc::new(AtomicBool::new(false));
+        let armed = Arc::clone(&panic_next);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || serve(conn, work))?;
-        Ok(Writer { queue })
+            .spawn(move || serve(conn, work, &armed))?;
+        Ok(Writer { queue, panic_next })
+    }
+
+    /// Whether writes can no longer happen: the thread stopped after a panic, or ended.
+    pub(super) fn is_stopped(&self) -> bool {
+        self.queue.is_closed()
+    }
+
+    /// Makes the thread panic in its next turn, inside the transaction of a batch (after its
+    /// updates are applied, before the commit) or before a task. Only tests call it (through
+    /// [`super::SqliteStore::panic_in_next_write`]).
+    pub(super) fn panic_in_next_turn(&self) {
+        self.panic_next.store(true, Ordering::SeqCst);
     }
 
     /// Writes one update (see [`crate::storage::Store::commit_update`]).
@@ -99,7 +129,7 @@ impl Writer {
     }
 }
 
-fn serve(mut conn: Connection, mut work: mpsc::Receiver<Work>) {
+fn serve(mut conn: Connection, mut work: mpsc::Receiver<Work>, panic_next: &AtomicBool) {
     let mut held: Option<Work> = None;
     loop {
         let next = match held.take() {
@@ -109,31 +139,71 @@ fn serve(mut conn: Connection, mut work: mpsc::Receiver<Work>) {
                 None => return,
             },
         };
-        match next {
-            Work::Other(task) => task(&mut conn),
-            Work::Update(first) => {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match work.try_recv() {
-                        Ok(Work::Update(update)) => batch.push(update),
-                        Ok(other) => {
-                            held = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
+        let turn = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            take_turn(&mut conn, next, &mut work, &mut held, panic_next);
+        }));
+        if let Err(panic) = turn {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(
+                panic = %message,
+                "the database writer panicked: its writes were rolled back and refused; \
+                 writes stay refused and health reports failure until the server restarts"
+            );
+            // Closing refuses new work at once; what is queued is dropped, so each waiting
+            // caller gets the stopped error.
+            work.close();
+            return;
+        }
+    }
+}
+
+/// One turn of the writer: a task, or a batch of updates. A panic in it unwinds through the
+/// open transaction (rolling it back) and drops the turn's reply senders, so their callers
+/// see the writer stopped.
+fn take_turn(
+    conn: &mut Connection,
+    next: Work,
+    work: &mut mpsc::Receiver<Work>,
+    held: &mut Option<Work>,
+    panic_next: &AtomicBool,
+) {
+    match next {
+        Work::Other(task) => {
+            if panic_next.swap(false, Ordering::SeqCst) {
+                panic!("injected panic before a task (test hook)");
+            }
+            task(conn);
+        }
+        Work::Update(first) => {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match work.try_recv() {
+                    Ok(Work::Update(update)) => batch.push(update),
+                    Ok(other) => {
+                        *held = Some(other);
+                        break;
                     }
+                    Err(_) => break,
                 }
-                let results = write_batch(&mut conn, &batch);
-                for (update, result) in batch.into_iter().zip(results) {
-                    let _ = update.reply.send(result);
-                }
+            }
+            let results = write_batch(conn, &batch, panic_next);
+            for (update, result) in batch.into_iter().zip(results) {
+                let _ = update.reply.send(result);
             }
         }
     }
 }
 
-fn write_batch(conn: &mut Connection, updates: &[Update]) -> Vec<Result<()>> {
-    match try_write_batch(conn, updates) {
+fn write_batch(
+    conn: &mut Connection,
+    updates: &[Update],
+    panic_next: &AtomicBool,
+) -> Vec<Result<()>> {
+    match try_write_batch(conn, updates, panic_next) {
         Ok(results) => results,
         Err(e) => {
             tracing::error!(error = %e, updates = updates.len(), "group commit failed");
@@ -146,7 +216,11 @@ fn write_batch(conn: &mut Connection, updates: &[Update]) -> Vec<Result<()>> {
     }
 }
 
-fn try_write_batch(conn: &mut Connection, updates: &[Update]) -> Result<Vec<Result<()>>> {
+fn try_write_batch(
+    conn: &mut Connection,
+    updates: &[Update],
+    panic_next: &AtomicBool,
+) -> Result<Vec<Result<()>>> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(updates.len());
     for update in updates {
@@ -160,6 +234,9 @@ fn try_write_batch(conn: &mut Connection, updates: &[Update]) -> Result<Vec<Resu
             Err(e) => return Err(StorageError::Batch(e.to_string())),
         }
         results.push(result);
+    }
+    if panic_next.swap(false, Ordering::SeqCst) {
+        panic!("injected panic before a commit (test hook)");
     }
     tx.commit()?;
     Ok(results)
