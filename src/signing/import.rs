@@ -2,8 +2,10 @@
 
 use zeroize::{Zeroize, Zeroizing};
 
+use super::error::SigningError;
+use super::kek::Kek;
 use super::pair::{key_type, SigningKey};
-use super::{aad, Kek, ServerRole, SigningError};
+use super::stored::{aad, ServerRole};
 use crate::gun::Gun;
 use crate::storage::StoredKey;
 use crate::tuf::key::{KeyId, PublicKey};

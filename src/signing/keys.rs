@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use super::error::SigningError;
+use super::kek::Kek;
 use super::pair::{algorithm, generate_ed25519, SigningKey};
-use super::{aad, public_key, Kek, ServerRole, SigningError};
+use super::stored::{aad, public_key, ServerRole};
 use crate::clock::SharedClock;
 use crate::gun::Gun;
 use crate::storage::{SharedStore, StorageError, StoredKey};

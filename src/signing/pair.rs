@@ -18,7 +18,7 @@ use ring::signature::{
 };
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::SigningError;
+use super::error::SigningError;
 use crate::tuf::key::{KeyId, KeyType};
 use crate::tuf::metadata::Signature;
 

@@ -5,6 +5,7 @@ use ring::signature::{
     EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING,
 };
 
+use super::stored::{aad, public_key};
 use super::*;
 use crate::gun::Gun;
 
