@@ -8,7 +8,6 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
-mod evict;
 pub mod gun;
 pub mod http;
 pub mod import;

@@ -10,10 +10,13 @@
 //!
 //! A read that overlapped a write must not store what it read: every write bumps an epoch, and
 //! an entry is only kept if the epoch did not move while it was being read.
+//!
+//! The entries live in a `quick_cache` cache, which bounds their number and, when full, drops
+//! the entries read least (CLOCK-Pro) rather than an arbitrary batch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -23,7 +26,8 @@ use crate::storage::StoredFile;
 
 /// How long an entry is served without looking at the database again, by default.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
-/// How many repositories are kept, by default.
+/// How many repositories are kept, by default: a few KiB each for the timestamp and snapshot
+/// of a typical repository. A power of two, so the cache's shards split it exactly.
 pub const DEFAULT_MAX_ENTRIES: usize = 16_384;
 
 /// One repository's current files.
@@ -73,28 +77,34 @@ impl Entry {
 /// The cache; one per process.
 #[derive(Debug)]
 pub(crate) struct CurrentCache {
-    entries: Mutex<HashMap<Gun, Arc<Entry>>>,
+    entries: quick_cache::sync::Cache<Gun, Arc<Entry>>,
+    /// Taken shared by [`CurrentCache::put`] to check the epoch and insert, and exclusively by
+    /// invalidation to bump it and remove, so no write falls between a put's check and its
+    /// insert. Lookups do not take it.
+    writes: RwLock<()>,
     epoch: AtomicU64,
     ttl: Duration,
-    max_entries: usize,
 }
 
 impl CurrentCache {
+    /// At most `max_entries` repositories (rounded up to a multiple of the cache's shard count),
+    /// each served for at most `ttl` (zero turns the cache off).
     pub(crate) fn new(ttl: Duration, max_entries: usize) -> CurrentCache {
         CurrentCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: quick_cache::sync::Cache::new(max_entries),
+            writes: RwLock::new(()),
             epoch: AtomicU64::new(0),
             ttl,
-            max_entries,
         }
     }
 
-    /// The entry for `gun` if it may still be served at `now`.
+    /// The entry for `gun` if it may still be served at `now`. Entries past their time are
+    /// left for eviction, which drops unread entries first.
     pub(crate) fn get(&self, gun: &Gun, now: DateTime<Utc>) -> Option<Arc<Entry>> {
         if self.ttl.is_zero() {
             return None;
         }
-        let entry = self.entries.lock().ok()?.get(gun).cloned()?;
+        let entry = self.entries.get(gun)?;
         (entry.loaded_at.elapsed() < self.ttl && now < entry.fresh_until).then_some(entry)
     }
 
@@ -108,23 +118,15 @@ impl CurrentCache {
         if self.ttl.is_zero() {
             return;
         }
-        let Ok(mut entries) = self.entries.lock() else {
+        let Ok(_writes) = self.writes.read() else {
             return;
         };
-        // Checked under the lock that `invalidate` also takes, so a write cannot slip between.
+        // Checked under the lock that invalidation takes exclusively, so a write cannot slip
+        // between the check and the insert.
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;
         }
-        if entries.len() >= self.max_entries {
-            // Full: drop what has expired, and if that is not an eighth, an arbitrary eighth
-            // (see `crate::evict`), so the scan is paid once per max_entries / 8 inserts.
-            let ttl = self.ttl;
-            entries.retain(|_, e| e.loaded_at.elapsed() < ttl);
-            let target = self.max_entries - self.max_entries.div_ceil(8);
-            let excess = entries.len().saturating_sub(target);
-            crate::evict::remove_arbitrary(&mut entries, excess);
-        }
-        entries.insert(gun.clone(), entry);
+        self.entries.insert(gun.clone(), entry);
     }
 
     /// Forgets `gun` after this process wrote to it.
@@ -134,18 +136,17 @@ impl CurrentCache {
 
     /// Forgets the GUN named `name` after another process wrote to it.
     pub(crate) fn invalidate_name(&self, name: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.epoch.fetch_add(1, Ordering::AcqRel);
-            entries.remove(name);
-        }
+        // Bumped even if the lock is poisoned: a put that still runs then keeps nothing.
+        let _writes = self.writes.write();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.entries.remove(name);
     }
 
     /// Forgets every entry.
     pub(crate) fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.epoch.fetch_add(1, Ordering::AcqRel);
-            entries.clear();
-        }
+        let _writes = self.writes.write();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.entries.clear();
     }
 }
 
@@ -218,11 +219,13 @@ mod tests {
         for i in 0..10 {
             cache.put(&gun(&format!("g{i}")), entry(later), cache.epoch());
         }
-        assert!(cache.entries.lock().expect("lock").len() <= 3);
+        assert!(cache.entries.len() <= 3);
     }
 
+    /// A full cache makes room for a new entry by dropping one, not a batch, and the entries
+    /// that keep being read are not the ones dropped.
     #[test]
-    fn a_full_cache_drops_an_eighth_not_everything() {
+    fn a_full_cache_drops_what_is_not_read() {
         let cache = CurrentCache::new(Duration::from_secs(60), 64);
         let now = DateTime::<Utc>::UNIX_EPOCH;
         let later = now + chrono::Duration::days(1);
@@ -230,8 +233,23 @@ mod tests {
             cache.put(&gun(&format!("g{i}")), entry(later), cache.epoch());
         }
         cache.put(&gun("new"), entry(later), cache.epoch());
-        let kept = cache.entries.lock().expect("lock").len();
-        assert_eq!(kept, 64 - 8 + 1, "an eighth made room");
+        // Each of the cache's shards makes room on its own, so a shard that filled first may
+        // have dropped one or two before the whole cache was full; never a batch.
+        let kept = cache.entries.len();
+        assert!((56..=64).contains(&kept), "{kept} kept");
         assert!(cache.get(&gun("new"), now).is_some());
+        for round in 0..8 {
+            for i in 0..16 {
+                assert!(
+                    cache.get(&gun(&format!("g{i}")), now).is_some(),
+                    "read in every round, g{i} is kept (round {round})"
+                );
+            }
+            for i in 0..16 {
+                let name = format!("n{round}-{i}");
+                cache.put(&gun(&name), entry(later), cache.epoch());
+            }
+            assert!(cache.entries.len() <= 64);
+        }
     }
 }

@@ -5,19 +5,25 @@
 //! repository (a 10,000-target `targets.json` is parsed in tens of milliseconds). Keyed by
 //! content, an entry can never be stale: a role whose hash changed is simply not found, so no
 //! invalidation is needed for correctness, not even across replicas. Only the newest version of
-//! each role of each GUN is kept, within a byte budget.
+//! each role of each GUN is kept, within a byte budget that a `quick_cache` cache enforces,
+//! dropping the roles read least when full.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 
 use crate::gun::Gun;
 use crate::tuf::metadata::{Root, Snapshot, Targets, Timestamp};
 use crate::validation::Loaded;
 
 /// At most this many bytes of metadata are kept parsed (parsed forms take a few times more).
-const MAX_BYTES: usize = 64 << 20;
-/// At most this many repositories.
-const MAX_GUNS: usize = 4096;
+const MAX_BYTES: u64 = 64 << 20;
+/// The number of roles expected within [`MAX_BYTES`] (a few per repository), which sizes the
+/// cache's tables.
+const EXPECTED_ROLES: usize = 16_384;
+/// The cache's shards. Each holds an equal part of the budget, and a role larger than most of
+/// its shard's part is not kept, so this is fixed rather than grown with the processor count:
+/// with four, a role of up to about 15 MiB is kept.
+const SHARDS: usize = 4;
 
 /// One parsed role of any type.
 #[derive(Debug, Clone)]
@@ -63,76 +69,78 @@ fn size(parsed: &Parsed) -> usize {
     }
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    /// GUN → role name → (hex SHA-256, parsed role).
-    guns: HashMap<Gun, HashMap<String, (String, Parsed)>>,
-    bytes: usize,
+/// GUN and role name.
+type Slot = (Gun, String);
+/// Hex SHA-256 of the bytes, and the parsed role.
+type Kept = (String, Parsed);
+
+/// Looks up a [`Slot`] without allocating; hashes as the tuple does (a GUN hashes as its name).
+#[derive(Hash)]
+struct Lookup<'a>(&'a str, &'a str);
+
+impl quick_cache::Equivalent<Slot> for Lookup<'_> {
+    fn equivalent(&self, slot: &Slot) -> bool {
+        self.0 == slot.0.as_str() && self.1 == slot.1
+    }
 }
 
-impl Inner {
-    /// Forgets an arbitrary eighth of the repositories (see `crate::evict`) and, if the bytes
-    /// are still over budget, everything.
-    fn evict_an_eighth(&mut self) {
-        let count = self.guns.len().div_ceil(8);
-        for roles in crate::evict::remove_arbitrary(&mut self.guns, count) {
-            self.bytes -= roles.values().map(|(_, p)| size(p)).sum::<usize>();
-        }
-        if self.bytes > MAX_BYTES - MAX_BYTES / 4 {
-            self.guns.clear();
-            self.bytes = 0;
-        }
+/// A role weighs its size in bytes (at least 1: quick_cache never evicts weightless entries).
+#[derive(Debug, Clone, Copy)]
+struct Bytes;
+
+impl Weighter<Slot, Kept> for Bytes {
+    fn weight(&self, _: &Slot, kept: &Kept) -> u64 {
+        (size(&kept.1) as u64).max(1)
     }
 }
 
 /// The kept roles; one per process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ParsedRoles {
-    inner: Mutex<Inner>,
+    cache: Cache<Slot, Kept, Bytes>,
+}
+
+impl Default for ParsedRoles {
+    fn default() -> ParsedRoles {
+        ParsedRoles::with_budget(MAX_BYTES)
+    }
 }
 
 impl ParsedRoles {
+    /// At most `max_bytes` of metadata kept.
+    fn with_budget(max_bytes: u64) -> ParsedRoles {
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(EXPECTED_ROLES)
+            .weight_capacity(max_bytes)
+            .shards(SHARDS)
+            .build()
+            .unwrap_or_else(|_| unreachable!("both capacities are set"));
+        ParsedRoles {
+            cache: Cache::with_options(
+                options,
+                Bytes,
+                DefaultHashBuilder::default(),
+                Default::default(),
+            ),
+        }
+    }
+
     /// The role of `gun` whose bytes hash to `sha256`, if kept.
     pub(crate) fn get<T: Keep>(&self, gun: &Gun, role: &str, sha256: &str) -> Option<Loaded<T>> {
-        let inner = self.inner.lock().ok()?;
-        let (sha, parsed) = inner.guns.get(gun)?.get(role)?;
-        (sha == sha256).then(|| T::unwrap(parsed)).flatten()
+        let (sha, parsed) = self.cache.get(&Lookup(gun.as_str(), role))?;
+        (sha == sha256).then(|| T::unwrap(&parsed)).flatten()
     }
 
     /// Keeps `loaded` as the newest known version of `role`, replacing the one kept before.
     pub(crate) fn put<T: Keep>(&self, gun: &Gun, role: &str, sha256: String, loaded: Loaded<T>) {
-        let parsed = T::wrap(loaded);
-        let added = size(&parsed);
-        if added > MAX_BYTES / 4 {
-            return;
-        }
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
-        if inner.bytes + added > MAX_BYTES
-            || (inner.guns.len() >= MAX_GUNS && !inner.guns.contains_key(gun))
-        {
-            inner.evict_an_eighth();
-        }
-        let replaced = inner
-            .guns
-            .entry(gun.clone())
-            .or_default()
-            .insert(role.to_owned(), (sha256, parsed));
-        inner.bytes += added;
-        if let Some((_, old)) = replaced {
-            inner.bytes -= size(&old);
-        }
+        self.cache
+            .insert((gun.clone(), role.to_owned()), (sha256, T::wrap(loaded)));
     }
 
-    /// Drops everything kept for `gun` (after a delete; only to free memory).
+    /// Drops everything kept for `gun` (after a delete; only to free memory). It visits every
+    /// entry, which deletes, being rare, can afford.
     pub(crate) fn forget(&self, gun: &Gun) {
-        if let Ok(mut inner) = self.inner.lock() {
-            if let Some(roles) = inner.guns.remove(gun) {
-                let freed: usize = roles.values().map(|(_, p)| size(p)).sum();
-                inner.bytes -= freed;
-            }
-        }
+        self.cache.retain(|(kept, _), _| kept != gun);
     }
 }
 
@@ -174,8 +182,31 @@ mod tests {
                 .is_none(),
             "replaced"
         );
-        assert_eq!(kept.inner.lock().expect("lock").bytes, v3.len());
+        assert_eq!(kept.cache.weight(), v3.len() as u64);
         kept.forget(&gun);
-        assert_eq!(kept.inner.lock().expect("lock").bytes, 0);
+        assert_eq!(kept.cache.weight(), 0);
+    }
+
+    /// More roles than the budget holds: the kept bytes stay within it, and the role just put
+    /// is found.
+    #[test]
+    fn the_kept_bytes_are_bounded() {
+        let v2 = bytes::Bytes::from(fixtures::read("plain", 2, "targets"));
+        let budget = 64 * v2.len() as u64;
+        let kept = ParsedRoles::with_budget(budget);
+        for i in 0..512 {
+            let gun = Gun::parse(&format!("example.com/app{i}")).expect("gun");
+            let loaded: Loaded<Targets> = Loaded::parse(v2.clone()).expect("parses");
+            kept.put(&gun, "targets", sha256_hex(&v2), loaded);
+            assert!(
+                kept.cache.weight() <= budget,
+                "{} kept",
+                kept.cache.weight()
+            );
+            assert!(kept
+                .get::<Targets>(&gun, "targets", &sha256_hex(&v2))
+                .is_some());
+        }
+        assert!(kept.cache.len() < 512);
     }
 }

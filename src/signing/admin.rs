@@ -8,7 +8,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{aad, public_key, Kek, SigningError};
+use super::error::SigningError;
+use super::kek::Kek;
+use super::stored::{aad, public_key};
 use crate::storage::SharedStore;
 
 /// One server key as an operator sees it: never the private half.

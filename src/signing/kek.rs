@@ -2,6 +2,10 @@
 //!
 //! AES-256-GCM from ring, a fresh random 96-bit nonce per seal, and the key's identity
 //! (GUN, role, key ID) as associated data, so a sealed key copied onto another row fails to open.
+//!
+//! Every buffer here that holds a KEK or an opened key is wiped when dropped. ring's AES key
+//! schedule inside [`Kek`] is not: ring wipes none of its key types, and no safe code reaches
+//! into them.
 
 use std::fmt;
 use std::path::Path;
@@ -9,6 +13,7 @@ use std::path::Path;
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
 
 /// Length of a KEK in bytes.
 pub const KEK_LEN: usize = 32;
@@ -49,9 +54,11 @@ impl fmt::Debug for Kek {
 impl Kek {
     /// A KEK from its base64 text (surrounding whitespace ignored).
     pub fn from_base64(text: &str) -> Result<Kek, KekError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .map_err(|_| KekError::Format)?;
+        let bytes = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|_| KekError::Format)?,
+        );
         if bytes.len() != KEK_LEN {
             return Err(KekError::Format);
         }
@@ -68,14 +75,15 @@ impl Kek {
             path: path.display().to_string(),
             source,
         };
-        match std::fs::read_to_string(path) {
+        match std::fs::read_to_string(path).map(Zeroizing::new) {
             Ok(text) => Kek::from_base64(&text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-                let mut bytes = [0u8; KEK_LEN];
+                let mut bytes = Zeroizing::new([0u8; KEK_LEN]);
                 SystemRandom::new()
-                    .fill(&mut bytes)
+                    .fill(&mut bytes[..])
                     .map_err(|_| KekError::Random)?;
-                let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+                let text =
+                    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&bytes[..]));
                 write_private_file(path, text.as_bytes()).map_err(io)?;
                 Kek::from_base64(&text)
             }
@@ -89,12 +97,13 @@ impl Kek {
         SystemRandom::new()
             .fill(&mut nonce)
             .map_err(|_| KekError::Random)?;
-        let mut out = plaintext.to_vec();
+        // Ciphertext once sealed, but the plaintext until then (and if sealing fails).
+        let mut out = Zeroizing::new(plaintext.to_vec());
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(aad),
-                &mut out,
+                &mut *out,
             )
             .map_err(|_| KekError::Random)?;
         let mut sealed = nonce.to_vec();
@@ -102,19 +111,22 @@ impl Kek {
         Ok(sealed)
     }
 
-    /// Opens what [`Kek::seal`] produced with the same associated data.
-    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, KekError> {
+    /// Opens what [`Kek::seal`] produced with the same associated data, into a buffer wiped
+    /// when dropped.
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, KekError> {
         if sealed.len() < NONCE_LEN {
             return Err(KekError::Open);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KekError::Open)?;
-        let mut buf = ciphertext.to_vec();
+        let mut buf = Zeroizing::new(ciphertext.to_vec());
         let plain = self
             .key
             .open_in_place(nonce, Aad::from(aad), &mut buf)
-            .map_err(|_| KekError::Open)?;
-        Ok(plain.to_vec())
+            .map_err(|_| KekError::Open)?
+            .len();
+        buf.truncate(plain);
+        Ok(buf)
     }
 }
 
@@ -152,8 +164,8 @@ mod tests {
         let kek = kek();
         let sealed = kek.seal(b"secret", b"gun|timestamp|id").expect("seal");
         assert_eq!(
-            kek.open(&sealed, b"gun|timestamp|id").expect("open"),
-            b"secret"
+            kek.open(&sealed, b"gun|timestamp|id").expect("open")[..],
+            b"secret"[..]
         );
         kek.open(&sealed, b"other|timestamp|id")
             .expect_err("a sealed key must not open for another GUN");

@@ -2,15 +2,15 @@
 //! docs/protocol.md §3 steps 2.3 and 3.1).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::X509Certificate;
 use x509_parser::public_key::PublicKey as ParsedKey;
 
+use crate::tuf::der::{modulus_bits, parse_certificate};
 use crate::tuf::error::{excerpt, Error};
 use crate::tuf::key::{KeyType, PublicKey};
 use crate::tuf::pem;
 
-/// Notary refuses RSA keys below this many bits (`minRSAKeySizeBit`, `MinRSABitSize`).
-pub const MIN_RSA_BITS: usize = 2048;
+pub use crate::tuf::der::MIN_RSA_BITS;
 
 /// Signature algorithms notary refuses in certificates: SHA-1 with RSA (both OIDs Go maps to
 /// `SHA1WithRSA`), DSA with SHA-1, ECDSA with SHA-1.
@@ -201,23 +201,6 @@ fn is_ca(cert: &X509Certificate<'_>) -> Result<bool, Error> {
     match cert.basic_constraints() {
         Ok(constraints) => Ok(constraints.is_some_and(|c| c.value.ca)),
         Err(e) => Err(cert_error(format!("unreadable basic constraints: {e}"))),
-    }
-}
-
-/// Parses one DER certificate with nothing after it (Go rejects trailing data).
-pub(crate) fn parse_certificate(der: &[u8]) -> Result<X509Certificate<'_>, Error> {
-    match X509Certificate::from_der(der) {
-        Ok(([], cert)) => Ok(cert),
-        Ok(_) => Err(cert_error("trailing data after the certificate".to_owned())),
-        Err(e) => Err(cert_error(format!("cannot parse certificate: {e}"))),
-    }
-}
-
-/// Bit length of a big-endian unsigned modulus (leading zero bytes ignored).
-pub(crate) fn modulus_bits(modulus: &[u8]) -> usize {
-    match modulus.iter().position(|&b| b != 0) {
-        Some(i) => (modulus.len() - i) * 8 - modulus[i].leading_zeros() as usize,
-        None => 0,
     }
 }
 

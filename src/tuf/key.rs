@@ -1,6 +1,7 @@
 //! Public keys as notary writes them, their key IDs, and signature verification (docs/protocol.md §4.8, §4.9).
 
 mod algorithms;
+mod keytype;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,50 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::tuf::cjson::Value;
 use crate::tuf::error::{excerpt, Error};
 
-/// The `keytype` of a key. Unknown types are rejected when parsing (notary keeps them as
-/// "unknown" keys that can never verify; refusing them early gives a clearer error).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum KeyType {
-    /// `ecdsa`: DER SubjectPublicKeyInfo (P-256 in practice).
-    #[serde(rename = "ecdsa")]
-    Ecdsa,
-    /// `ecdsa-x509`: PEM text of a certificate holding an ECDSA key.
-    #[serde(rename = "ecdsa-x509")]
-    EcdsaX509,
-    /// `ed25519`: the raw 32-byte key (the server's timestamp/snapshot keys).
-    #[serde(rename = "ed25519")]
-    Ed25519,
-    /// `rsa`: DER SubjectPublicKeyInfo (or PEM, for the legacy pycrypto method).
-    #[serde(rename = "rsa")]
-    Rsa,
-    /// `rsa-x509`: PEM text of a certificate holding an RSA key.
-    #[serde(rename = "rsa-x509")]
-    RsaX509,
-}
-
-impl KeyType {
-    /// The wire name, as in `keytype`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyType::Ecdsa => "ecdsa",
-            KeyType::EcdsaX509 => "ecdsa-x509",
-            KeyType::Ed25519 => "ed25519",
-            KeyType::Rsa => "rsa",
-            KeyType::RsaX509 => "rsa-x509",
-        }
-    }
-
-    /// Whether the public value is a PEM certificate (bundle) rather than a bare key.
-    pub fn is_x509(self) -> bool {
-        matches!(self, KeyType::EcdsaX509 | KeyType::RsaX509)
-    }
-}
-
-impl fmt::Display for KeyType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use keytype::KeyType;
 
 /// A key ID: lowercase hex SHA-256 of the key's canonical JSON (docs/protocol.md §4.8).
 ///
@@ -179,7 +137,7 @@ impl PublicKey {
     /// A method that does not fit the key type is an error, as is any signature that does not
     /// verify; callers counting a threshold treat every error as "skip this signature".
     pub fn verify(&self, method: &str, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
-        algorithms::verify(self, &method.to_lowercase(), msg, sig)
+        algorithms::verify(self.keytype, &self.public, &method.to_lowercase(), msg, sig)
     }
 
     /// The key that actually checks signatures: SubjectPublicKeyInfo DER for ECDSA and RSA
@@ -187,7 +145,7 @@ impl PublicKey {
     /// raw 32 bytes for Ed25519. Two entries with equal material are one signer, which lets a
     /// threshold count a key once even when it is listed under two IDs.
     pub fn verifying_material(&self) -> Result<Vec<u8>, Error> {
-        algorithms::material(self)
+        algorithms::material(self.keytype, &self.public)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod metadata;
 pub mod role;
 pub mod verify;
 
+mod der;
 mod pem;
 
 #[cfg(test)]

@@ -4,9 +4,9 @@ use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo};
 use x509_parser::public_key::PublicKey as ParsedKey;
 
-use crate::tuf::cert::{modulus_bits, parse_certificate, MIN_RSA_BITS};
+use super::keytype::KeyType;
+use crate::tuf::der::{modulus_bits, parse_certificate, MIN_RSA_BITS};
 use crate::tuf::error::Error;
-use crate::tuf::key::{KeyType, PublicKey};
 use crate::tuf::pem;
 
 const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
@@ -14,30 +14,37 @@ const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_P384: &str = "1.3.132.0.34";
 const OID_RSA: &str = "1.2.840.113549.1.1.1";
 
-/// Dispatches on the (already lower-cased) method and the key type.
-pub(super) fn verify(key: &PublicKey, method: &str, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+/// Dispatches on the (already lower-cased) method and the type of the key whose decoded
+/// `public` value is `public`.
+pub(super) fn verify(
+    keytype: KeyType,
+    public: &[u8],
+    method: &str,
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), Error> {
     use KeyType::*;
-    match (method, key.keytype()) {
-        ("ecdsa", Ecdsa | EcdsaX509) => ecdsa(&spki_der(key)?, msg, sig),
+    match (method, keytype) {
+        ("ecdsa", Ecdsa | EcdsaX509) => ecdsa(&spki_der(keytype, public)?, msg, sig),
         ("rsapss", Rsa | RsaX509) => rsa(
-            &spki_der(key)?,
+            &spki_der(keytype, public)?,
             &signature::RSA_PSS_2048_8192_SHA256,
             msg,
             sig,
         ),
         ("rsapkcs1v15", Rsa | RsaX509) => rsa(
-            &spki_der(key)?,
+            &spki_der(keytype, public)?,
             &signature::RSA_PKCS1_2048_8192_SHA256,
             msg,
             sig,
         ),
         // Legacy: an `rsa` key whose public value is a PEM "PUBLIC KEY" block.
         ("pycrypto-pkcs#1 pss", Rsa) => {
-            let block = pem::first_block(key.public_bytes())
+            let block = pem::first_block(public)
                 .ok_or_else(|| invalid_key("pycrypto-pkcs#1 pss needs a PEM public key"))?;
             rsa(&block.der, &signature::RSA_PSS_2048_8192_SHA256, msg, sig)
         }
-        ("eddsa", Ed25519) => ed25519(key.public_bytes(), msg, sig),
+        ("eddsa", Ed25519) => ed25519(public, msg, sig),
         ("ecdsa" | "rsapss" | "rsapkcs1v15" | "pycrypto-pkcs#1 pss" | "eddsa", keytype) => {
             Err(Error::InvalidSignature(format!(
                 "method {method} cannot be used with {keytype} keys"
@@ -50,17 +57,17 @@ pub(super) fn verify(key: &PublicKey, method: &str, msg: &[u8], sig: &[u8]) -> R
     }
 }
 
-/// See [`PublicKey::verifying_material`]: the key itself, whatever its encoding. An RSA key is
-/// its modulus and exponent (its SubjectPublicKeyInfo may carry NULL parameters or none), an
-/// ECDSA key its curve and point, wherever they were found (bare, PEM, certificate).
-pub(super) fn material(key: &PublicKey) -> Result<Vec<u8>, Error> {
-    let der = match key.keytype() {
-        KeyType::Ed25519 => return Ok([b"ed25519:", key.public_bytes()].concat()),
-        KeyType::Rsa => match pem::first_block(key.public_bytes()) {
+/// The key itself, whatever its encoding (what `PublicKey::verifying_material` answers). An RSA
+/// key is its modulus and exponent (its SubjectPublicKeyInfo may carry NULL parameters or none),
+/// an ECDSA key its curve and point, wherever they were found (bare, PEM, certificate).
+pub(super) fn material(keytype: KeyType, public: &[u8]) -> Result<Vec<u8>, Error> {
+    let der = match keytype {
+        KeyType::Ed25519 => return Ok([b"ed25519:", public].concat()),
+        KeyType::Rsa => match pem::first_block(public) {
             Some(block) => block.der,
-            None => key.public_bytes().to_vec(),
+            None => public.to_vec(),
         },
-        _ => spki_der(key)?,
+        _ => spki_der(keytype, public)?,
     };
     let spki = parse_spki(&der)?;
     let trim = |n: &[u8]| {
@@ -89,11 +96,11 @@ pub(super) fn material(key: &PublicKey) -> Result<Vec<u8>, Error> {
 /// The SubjectPublicKeyInfo DER of an ECDSA/RSA key: the bytes themselves for bare keys, the
 /// subject key of the first PEM certificate for `-x509` keys (as Go's `pem.Decode` +
 /// `x509.ParseCertificate` do).
-fn spki_der(key: &PublicKey) -> Result<Vec<u8>, Error> {
-    if !key.keytype().is_x509() {
-        return Ok(key.public_bytes().to_vec());
+fn spki_der(keytype: KeyType, public: &[u8]) -> Result<Vec<u8>, Error> {
+    if !keytype.is_x509() {
+        return Ok(public.to_vec());
     }
-    let block = pem::first_block(key.public_bytes())
+    let block = pem::first_block(public)
         .ok_or_else(|| invalid_key("certificate key holds no PEM block"))?;
     let cert = parse_certificate(&block.der)?;
     Ok(cert.public_key().raw.to_vec())
