@@ -10,6 +10,7 @@ use std::num::NonZeroU32;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use zeroize::Zeroizing;
 
 /// The key wrapping notary-signer uses.
 pub const KEYWRAP: &str = "PBES2-HS256+A128KW";
@@ -49,8 +50,9 @@ struct Header {
     zip: Option<String>,
 }
 
-/// The plaintext of `compact`, sealed under `passphrase`.
-pub fn open(compact: &str, passphrase: &[u8]) -> Result<Vec<u8>, JweError> {
+/// The plaintext of `compact`, sealed under `passphrase`. The plaintext is a private key: it
+/// and every key derived on the way live in buffers wiped when dropped.
+pub fn open(compact: &str, passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>, JweError> {
     let parts: Vec<&str> = compact.trim().split('.').collect();
     let [header_b64, wrapped, iv, ciphertext, tag] = parts[..] else {
         return Err(JweError::Format("expected five dot-separated parts"));
@@ -80,27 +82,32 @@ pub fn open(compact: &str, passphrase: &[u8]) -> Result<Vec<u8>, JweError> {
     let mut salt = KEYWRAP.as_bytes().to_vec();
     salt.push(0);
     salt.extend(decode(&header.p2s, "p2s is not base64url")?);
-    let mut kek = [0u8; 16];
+    let mut kek = Zeroizing::new([0u8; 16]);
     ring::pbkdf2::derive(
         ring::pbkdf2::PBKDF2_HMAC_SHA256,
         iterations,
         &salt,
         passphrase,
-        &mut kek,
+        &mut *kek,
     );
-    let cek = aes_kw::KekAes128::from(kek)
-        .unwrap_vec(&decode(wrapped, "encrypted key is not base64url")?)
-        .map_err(|_| JweError::Decrypt)?;
+    let cek = Zeroizing::new(
+        aes_kw::KekAes128::from(*kek)
+            .unwrap_vec(&decode(wrapped, "encrypted key is not base64url")?)
+            .map_err(|_| JweError::Decrypt)?,
+    );
     let key = UnboundKey::new(&AES_256_GCM, &cek).map_err(|_| JweError::Decrypt)?;
     let nonce = Nonce::try_assume_unique_for_key(&decode(iv, "iv is not base64url")?)
         .map_err(|_| JweError::Format("iv is not 96 bits"))?;
-    let mut sealed = decode(ciphertext, "ciphertext is not base64url")?;
+    let mut sealed = Zeroizing::new(decode(ciphertext, "ciphertext is not base64url")?);
     sealed.extend(decode(tag, "tag is not base64url")?);
     // The additional data is the protected header exactly as transmitted (§5.1 step 14).
-    let plain = LessSafeKey::new(key)
-        .open_in_place(nonce, Aad::from(header_b64.as_bytes()), &mut sealed)
-        .map_err(|_| JweError::Decrypt)?;
-    Ok(plain.to_vec())
+    let plain_len = LessSafeKey::new(key)
+        .open_in_place(nonce, Aad::from(header_b64.as_bytes()), &mut *sealed)
+        .map_err(|_| JweError::Decrypt)?
+        .len();
+    // Opened in place: the plaintext is the front of `sealed`, which is wiped when dropped.
+    sealed.truncate(plain_len);
+    Ok(sealed)
 }
 
 #[cfg(test)]
@@ -172,7 +179,7 @@ mod tests {
     fn opens_what_was_sealed_and_nothing_else() {
         let sealed = seal(b"private key bytes", b"right", 1000);
         assert_eq!(
-            open(&sealed, b"right").expect("opens"),
+            open(&sealed, b"right").expect("opens").as_slice(),
             b"private key bytes"
         );
         assert_eq!(open(&sealed, b"wrong"), Err(JweError::Decrypt));

@@ -219,13 +219,14 @@ impl Import<'_> {
                     key.passphrase_alias.to_uppercase()
                 )
             })?;
-        let plain = jwe::open(&key.private, passphrase.as_bytes()).map_err(|e| e.to_string())?;
+        let mut plain =
+            jwe::open(&key.private, passphrase.as_bytes()).map_err(|e| e.to_string())?;
         let (algorithm, private) = match key.algorithm.as_str() {
             // notary keeps the 64-byte seed ‖ public key, which the signing module opens as is.
-            algorithm::ED25519 => (algorithm::ED25519, plain),
+            algorithm::ED25519 => (algorithm::ED25519, std::mem::take(&mut *plain)),
             // notary keeps SEC 1 DER; ring opens PKCS#8.
             algorithm::ECDSA => (algorithm::ECDSA, sec1_to_pkcs8(&plain)?),
-            algorithm::RSA => (algorithm::RSA, plain),
+            algorithm::RSA => (algorithm::RSA, std::mem::take(&mut *plain)),
             other => return Err(format!("unsupported key algorithm {other:?}")),
         };
         Ok(ImportedKey {
@@ -246,6 +247,8 @@ fn sec1_to_pkcs8(der: &[u8]) -> Result<Vec<u8>, String> {
     let pkcs8 = secret
         .to_pkcs8_der()
         .map_err(|_| "the ecdsa key could not be re-encoded".to_owned())?;
+    // `to_pkcs8_der` keeps its bytes in a buffer wiped on drop; this copy moves into an
+    // `ImportedKey`, which wipes it in turn.
     Ok(pkcs8.as_bytes().to_vec())
 }
 

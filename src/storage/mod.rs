@@ -278,14 +278,49 @@ pub async fn open(url: &str, pool: PoolSettings) -> anyhow::Result<SharedStore> 
     }
 }
 
-/// A database URL with any password replaced, for messages.
+/// A database URL fit for messages: any password replaced, and the query string (where
+/// drivers also take `password=` and `sslpassword=`) and fragment left out.
 pub fn redact_url(url: &str) -> String {
+    let (url, dropped) = match url.find(['?', '#']) {
+        Some(cut) => (&url[..cut], "?***"),
+        None => (url, ""),
+    };
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+            format!(
+                "{}://{}:***@{}{dropped}",
+                &url[..scheme_end],
+                user,
+                &url[at + 1..]
+            )
         }
-        _ => url.to_owned(),
+        _ => format!("{url}{dropped}"),
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn no_password_survives_in_userinfo_or_query() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/notary"),
+            "postgres://app:***@db:5432/notary"
+        );
+        assert_eq!(
+            redact_url("postgres://db/notary?user=app&password=s3cret#x"),
+            "postgres://db/notary?***"
+        );
+        assert_eq!(
+            redact_url("mysql://root:pw@h:3306/db?ssl-mode=required"),
+            "mysql://root:***@h:3306/db?***"
+        );
+        assert_eq!(
+            redact_url("sqlite:///data/notarium.db"),
+            "sqlite:///data/notarium.db"
+        );
     }
 }
