@@ -276,3 +276,6 @@ pub fn allows(grants: &[Grant], kind: &str, name: &str, actions: &[&str]) -> boo
         .collect();
     granted.contains("*") || actions.iter().all(|a| granted.contains(a))
 }
+
+#[cfg(test)]
+mod tests;
