@@ -12,6 +12,7 @@ mod evict;
 pub mod gun;
 pub mod http;
 pub mod import;
+pub mod report;
 pub mod server;
 pub mod service;
 pub mod signing;
