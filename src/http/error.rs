@@ -197,3 +197,32 @@ impl From<ServiceError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageError;
+
+    fn storage() -> ServiceError {
+        ServiceError::Storage(StorageError::Stopped("the store is closed", None))
+    }
+
+    #[test]
+    fn one_mapping_keeps_the_cause() {
+        let code = |e: ServiceError| ApiError::from(e).code();
+        assert_eq!(code(ServiceError::NotFound), "METADATA_NOT_FOUND");
+        assert_eq!(code(ServiceError::Conflict), "VERSION");
+        assert_eq!(code(storage()), "UNKNOWN");
+        assert_eq!(code(ServiceError::Contended), "UNKNOWN");
+        assert_eq!(code(storage().in_update()), "UPDATING");
+        assert_eq!(code(ServiceError::Contended.in_update()), "VERSION");
+        assert_eq!(code(ServiceError::NotFound.in_update()), "UPDATING");
+        let ApiError::Updating(cause) = ApiError::from(storage().in_update()) else {
+            panic!("an update's storage failure is UPDATING");
+        };
+        assert_eq!(
+            Chain(&*cause).to_string(),
+            "the update could not be applied: storage failed: the store is closed"
+        );
+    }
+}

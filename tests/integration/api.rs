@@ -186,3 +186,83 @@ async fn answers_carry_a_request_id() {
     let replaced = ask(Some("has space")).await;
     assert_ne!(replaced, "has space", "only plain tokens are kept");
 }
+
+/// A server failure is 500 with notary's code for the operation, `UPDATING` while applying an
+/// update and `UNKNOWN` for everything else (notary server/handlers/default.go), and its cause
+/// stays in the log: the body is notary's envelope and nothing more.
+#[tokio::test]
+async fn storage_failures_are_updating_in_updates_and_unknown_elsewhere() {
+    let app = crate::TestApp::new().await;
+    let (_, _, targets) = crate::initialised(&app).await;
+    // The files and the changefeed vanish under the running server.
+    rusqlite::Connection::open(app.database())
+        .expect("open")
+        .execute_batch(
+            "ALTER TABLE tuf_files RENAME TO gone_files;
+             ALTER TABLE changefeed RENAME TO gone_changes;",
+        )
+        .expect("rename");
+    let unknown = r#"{"errors":[{"code":"UNKNOWN","message":"unknown error"}]}"#;
+    let updating = r#"{"errors":[{"code":"UPDATING","message":"An error has occurred while updating the TUF repository."}]}"#;
+    let cases = [
+        (
+            "update",
+            app.publish(GUN, &[("targets", &targets)]).await,
+            updating,
+        ),
+        (
+            "role by version",
+            app.get(&format!("/v2/{GUN}/_trust/tuf/1.root.json")).await,
+            unknown,
+        ),
+        (
+            "current role",
+            app.get("/v2/example.com/org/other/_trust/tuf/root.json")
+                .await,
+            unknown,
+        ),
+        (
+            "server key",
+            app.get("/v2/example.com/org/other/_trust/tuf/timestamp.key")
+                .await,
+            unknown,
+        ),
+        (
+            "changefeed",
+            app.get("/v2/_trust/changefeed?records=10").await,
+            unknown,
+        ),
+        (
+            "delete",
+            app.request(
+                Method::DELETE,
+                &format!("/v2/{GUN}/_trust/tuf/"),
+                None,
+                vec![],
+            )
+            .await,
+            unknown,
+        ),
+    ];
+    for (what, r, body) in cases {
+        assert_eq!(
+            (r.status, r.text().trim_end()),
+            (StatusCode::INTERNAL_SERVER_ERROR, body),
+            "{what}"
+        );
+    }
+}
+
+/// notary creates the key on the first `GET …/timestamp.key` of a repository nobody has
+/// published (GetKeyHandler → GetOrCreateTimestampKey): never a 404.
+#[tokio::test]
+async fn a_key_of_an_unknown_repository_is_created_not_missing() {
+    let app = crate::TestApp::new().await;
+    for role in ["timestamp", "snapshot"] {
+        let r = app
+            .get(&format!("/v2/example.com/org/new/_trust/tuf/{role}.key"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{role}: {}", r.text());
+        assert!(r.json()["keyval"]["public"].is_string(), "{role}");
+    }
+}
