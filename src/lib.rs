@@ -11,6 +11,7 @@ pub mod config;
 pub mod gun;
 pub mod http;
 pub mod import;
+pub mod report;
 pub mod server;
 pub mod service;
 pub mod signing;

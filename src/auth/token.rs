@@ -3,14 +3,16 @@
 //! A token is a JWT signed with ES256 or RS256 by a key the operator trusts: either the leaf of
 //! an `x5c` certificate chain that ends at a certificate of the configured bundle, or a bundle
 //! certificate's key named by `kid` (libtrust's key ID). Decoding and the time and issuer checks
-//! are `jsonwebtoken`'s; certificate parsing and chain signatures are `x509-parser`'s.
+//! are `jsonwebtoken`'s; the chain is verified by `rustls-webpki`, as TLS certificates are.
 
 use std::collections::BTreeSet;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use rustls::pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use serde::Deserialize;
+use webpki::{ExtendedKeyUsageValidator, KeyPurposeIdIter, VerifiedPath};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// How far `exp` and `nbf` may be off, as the reference allows.
@@ -56,19 +58,28 @@ struct Claims {
 pub struct Verifier {
     issuer: String,
     service: String,
-    /// DER of each bundle certificate.
-    roots: Vec<Vec<u8>>,
+    /// Each bundle certificate.
+    roots: Vec<CertificateDer<'static>>,
+    /// The same certificates as webpki's trust anchors.
+    anchors: Vec<TrustAnchor<'static>>,
 }
 
 impl Verifier {
     /// A verifier trusting the certificates of `bundle_pem` (at least one).
     pub fn new(issuer: &str, service: &str, bundle_pem: &[u8]) -> Result<Verifier, String> {
         let mut roots = Vec::new();
+        let mut anchors = Vec::new();
         for pem in x509_parser::pem::Pem::iter_from_buffer(bundle_pem) {
             let pem = pem.map_err(|e| format!("root certificate bundle: {e}"))?;
             X509Certificate::from_der(&pem.contents)
                 .map_err(|e| format!("root certificate bundle: {e}"))?;
-            roots.push(pem.contents);
+            let der = CertificateDer::from(pem.contents);
+            anchors.push(
+                webpki::anchor_from_trusted_cert(&der)
+                    .map_err(|e| format!("root certificate bundle: {e}"))?
+                    .to_owned(),
+            );
+            roots.push(der);
         }
         if roots.is_empty() {
             return Err("the root certificate bundle holds no certificate".into());
@@ -77,6 +88,7 @@ impl Verifier {
             issuer: issuer.to_owned(),
             service: service.to_owned(),
             roots,
+            anchors,
         })
     }
 
@@ -91,7 +103,9 @@ impl Verifier {
             )));
         }
         let signer = match (&header.x5c, &header.kid) {
-            (Some(chain), _) if !chain.is_empty() => self.chain_leaf(chain)?,
+            (Some(chain), _) if !chain.is_empty() => {
+                self.chain_leaf(chain, jsonwebtoken::get_current_timestamp())?
+            }
             (_, Some(kid)) => self.root_by_kid(kid)?,
             _ => {
                 return Err(TokenError::Untrusted(
@@ -111,50 +125,55 @@ impl Verifier {
         Ok(data.claims.access)
     }
 
-    /// The leaf of an `x5c` chain, once every link is verified up to a bundle certificate.
-    fn chain_leaf(&self, chain: &[String]) -> Result<Vec<u8>, TokenError> {
+    /// The leaf of an `x5c` chain (leaf first), once it is verified up to a bundle certificate.
+    ///
+    /// A leaf that is itself a bundle certificate is trusted as it is, within its validity (as
+    /// Go's `x509.Certificate.Verify` does for a leaf found among the roots: this is how the
+    /// built-in token service and single-certificate setups sign). Any other chain is verified
+    /// by `rustls-webpki` against the bundle as trust anchors: signatures, validity at `now`,
+    /// CA basicConstraints and path lengths of every issuer; and here, on top, keyCertSign in
+    /// the keyUsage of every intermediate that carries one (RFC 5280 §4.2.1.3, which webpki
+    /// leaves to the caller).
+    fn chain_leaf(&self, chain: &[String], now: u64) -> Result<Vec<u8>, TokenError> {
         if chain.len() > MAX_CHAIN {
             return Err(TokenError::Malformed("x5c chain too long".into()));
         }
-        let ders: Vec<Vec<u8>> = chain
+        let ders: Vec<CertificateDer<'static>> = chain
             .iter()
-            .map(|c| STANDARD.decode(c))
+            .map(|c| STANDARD.decode(c).map(CertificateDer::from))
             .collect::<Result<_, _>>()
             .map_err(|_| TokenError::Malformed("x5c is not base64".into()))?;
-        let certs: Vec<X509Certificate<'_>> = ders
-            .iter()
-            .map(|d| X509Certificate::from_der(d).map(|(_, c)| c))
-            .collect::<Result<_, _>>()
-            .map_err(|_| {
+        let (leaf, intermediates) = ders
+            .split_first()
+            .ok_or_else(|| TokenError::Malformed("empty x5c".into()))?;
+        if self.roots.iter().any(|root| root == leaf) {
+            let (_, cert) = X509Certificate::from_der(leaf).map_err(|_| {
                 TokenError::Malformed("x5c holds a certificate that does not parse".into())
             })?;
-        for cert in &certs {
-            if !cert.validity().is_valid() {
+            let at = i64::try_from(now).unwrap_or(i64::MAX);
+            let validity = cert.validity();
+            if validity.not_before.timestamp() > at || validity.not_after.timestamp() < at {
                 return Err(TokenError::Untrusted(
-                    "an x5c certificate is outside its validity".into(),
+                    "the signing certificate is outside its validity".into(),
                 ));
             }
+            return Ok(leaf.to_vec());
         }
-        for pair in certs.windows(2) {
-            pair[0]
-                .verify_signature(Some(pair[1].public_key()))
-                .map_err(|_| TokenError::Untrusted("x5c chain signature does not verify".into()))?;
-        }
-        let last = certs
-            .last()
-            .ok_or_else(|| TokenError::Malformed("empty x5c".into()))?;
-        let last_der = ders.last().map(Vec::as_slice).unwrap_or_default();
-        let anchored = self.roots.iter().any(|root| {
-            root.as_slice() == last_der
-                || X509Certificate::from_der(root)
-                    .is_ok_and(|(_, r)| last.verify_signature(Some(r.public_key())).is_ok())
-        });
-        if !anchored {
-            return Err(TokenError::Untrusted(
-                "x5c chain does not end at a certificate of the root bundle".into(),
-            ));
-        }
-        Ok(ders.into_iter().next().unwrap_or_default())
+        let end_entity = webpki::EndEntityCert::try_from(leaf).map_err(|e| {
+            TokenError::Malformed(format!("the x5c leaf certificate does not parse: {e}"))
+        })?;
+        end_entity
+            .verify_for_usage(
+                webpki::ALL_VERIFICATION_ALGS,
+                &self.anchors,
+                intermediates,
+                UnixTime::since_unix_epoch(std::time::Duration::from_secs(now)),
+                AnyUsage,
+                None,
+                Some(&intermediates_may_sign),
+            )
+            .map_err(|e| TokenError::Untrusted(format!("x5c chain does not verify: {e}")))?;
+        Ok(leaf.to_vec())
     }
 
     /// The bundle certificate whose key has libtrust key ID `kid`.
@@ -165,11 +184,45 @@ impl Verifier {
                 X509Certificate::from_der(der)
                     .is_ok_and(|(_, c)| libtrust_key_id(c.public_key().raw) == kid)
             })
-            .cloned()
+            .map(|der| der.to_vec())
             .ok_or_else(|| {
                 TokenError::Untrusted(format!("no bundle certificate has key ID {kid:?}"))
             })
     }
+}
+
+/// What a token-signing certificate may be used for: anything. docker/distribution verifies
+/// the chain with `x509.ExtKeyUsageAny` (registry/auth/token/token.go, `parseAndVerifyCertChain`),
+/// and registries' token services sign with certificates made for TLS (serverAuth) as often as
+/// with ones made for signing; no EKU names "signs registry tokens", so requiring one would
+/// refuse working setups without stopping anything a trusted CA could not already sign.
+struct AnyUsage;
+
+impl ExtendedKeyUsageValidator for AnyUsage {
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        // Any purpose is accepted, but an extension that does not parse is still refused.
+        for purpose in iter {
+            purpose?;
+        }
+        Ok(())
+    }
+}
+
+/// Every intermediate of a verified path that carries a keyUsage must allow keyCertSign.
+fn intermediates_may_sign(path: &VerifiedPath<'_>) -> Result<(), webpki::Error> {
+    for cert in path.intermediate_certificates() {
+        let der = cert.der();
+        let (_, parsed) = X509Certificate::from_der(&der).map_err(|_| webpki::Error::BadDer)?;
+        let usage = parsed
+            .key_usage()
+            .map_err(|_| webpki::Error::BadDer)?
+            .map(|ext| ext.value.key_cert_sign());
+        if usage == Some(false) {
+            // webpki has no variant for this; the logged reason is "extension value invalid".
+            return Err(webpki::Error::ExtensionValueInvalid);
+        }
+    }
+    Ok(())
 }
 
 /// The key in `cert_der` as `jsonwebtoken` wants it for `alg`.
@@ -223,3 +276,6 @@ pub fn allows(grants: &[Grant], kind: &str, name: &str, actions: &[&str]) -> boo
         .collect();
     granted.contains("*") || actions.iter().all(|a| granted.contains(a))
 }
+
+#[cfg(test)]
+mod tests;

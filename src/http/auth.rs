@@ -1,11 +1,13 @@
 //! The token check in front of every route (docs/protocol.md §8): the access each route needs, and the
 //! 401 with notary's body and the challenge the clients follow.
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
+use super::error::ApiError;
 use super::routes::Route;
 use super::AppState;
 use crate::auth::issuer::{IssueError, Issuer};
@@ -66,14 +68,13 @@ pub(super) fn refusal(auth: &TokenAuth, headers: &HeaderMap, needed: &Needed) ->
 
 /// `GET /auth/token?service=…&scope=…` of the built-in token service: HTTP Basic credentials
 /// (or none, for an access-less token), the way registries' token services answer.
-pub(super) fn token_endpoint(
-    issuer: &Issuer,
+pub(super) async fn token_endpoint(
+    issuer: &Arc<Issuer>,
     state: &AppState,
-    request: &Request<Body>,
+    headers: &HeaderMap,
+    query: Option<&str>,
 ) -> Response {
-    let pairs: Vec<(String, String)> = request
-        .uri()
-        .query()
+    let pairs: Vec<(String, String)> = query
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
     let service = pairs
@@ -89,8 +90,7 @@ pub(super) fn token_endpoint(
         .flat_map(|(_, v)| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
         .filter(|s| !s.is_empty())
         .collect();
-    let basic = request
-        .headers()
+    let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
@@ -101,12 +101,15 @@ pub(super) fn token_endpoint(
         })
         .and_then(|raw| String::from_utf8(raw).ok());
     let credentials = basic.as_deref().and_then(|b| b.split_once(':'));
-    match issuer.issue(
-        credentials,
-        &service,
-        &scopes,
-        state.repos.now().timestamp(),
-    ) {
+    match issuer
+        .issue(
+            credentials,
+            &service,
+            &scopes,
+            state.repos.now().timestamp(),
+        )
+        .await
+    {
         Ok(body) => {
             let mut response = (StatusCode::OK, body.to_string()).into_response();
             response.headers_mut().insert(
@@ -131,6 +134,8 @@ pub(super) fn token_endpoint(
             );
             response
         }
-        Err(IssueError::Signing) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(e @ (IssueError::Signing | IssueError::Task(_))) => {
+            ApiError::Unknown(Box::new(e)).into_response()
+        }
     }
 }

@@ -57,11 +57,7 @@ pub(super) async fn changefeed(
     query: Option<&str>,
 ) -> Result<Response, ApiError> {
     let page = page(query)?;
-    let changes = state
-        .repos
-        .changes(gun, page)
-        .await
-        .map_err(|e| ApiError::Unknown(e.to_string()))?;
+    let changes = state.repos.changes(gun, page).await?;
     let records: Vec<_> = changes
         .iter()
         .map(|c| {

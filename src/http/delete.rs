@@ -8,10 +8,6 @@ use crate::gun::Gun;
 
 /// 200 with an empty body, also for a GUN that holds nothing (as notary does).
 pub(super) async fn delete_tuf(state: &AppState, gun: &Gun) -> Result<Response, ApiError> {
-    state
-        .repos
-        .delete(gun)
-        .await
-        .map_err(|e| ApiError::Unknown(e.to_string()))?;
+    state.repos.delete(gun).await?;
     Ok(().into_response())
 }

@@ -1,10 +1,15 @@
 //! Notary's error envelope and the one mapping from our errors to its codes (docs/protocol.md §1.3).
+//!
+//! Handlers return `Result<_, ApiError>`; a service failure becomes an `ApiError` only through
+//! `From<ServiceError>`, and a failure of the server's own is logged here, once, with its whole
+//! source chain, while the client gets only the code and notary's message.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use crate::service::ServiceError;
+use crate::report::Chain;
+use crate::service::{Cause, ServiceError};
 use crate::validation::{ErrorKind, ValidationError};
 
 /// An error answered to the client. Internal causes are logged, never sent.
@@ -30,10 +35,10 @@ pub enum ApiError {
     NoFilename,
     /// 413 with `MALFORMED_UPLOAD`: the body is over a size limit.
     TooLarge(String),
-    /// `UNKNOWN` (500), cause logged.
-    Unknown(String),
-    /// `UPDATING` (500), cause logged.
-    Updating(String),
+    /// `UNKNOWN` (500); the cause is logged, never sent.
+    Unknown(Cause),
+    /// `UPDATING` (500); the cause is logged, never sent.
+    Updating(Cause),
     /// `VERSION`: a newer version is already stored.
     Version,
 }
@@ -153,7 +158,7 @@ impl IntoResponse for ApiError {
         let (status, code, message, detail) = self.parts();
         match &self {
             ApiError::Unknown(cause) | ApiError::Updating(cause) => {
-                tracing::error!(code, cause = %cause, "request failed");
+                tracing::error!(code, cause = %Chain(&**cause), "request failed");
             }
             _ => tracing::debug!(code, "request refused"),
         }
@@ -173,12 +178,51 @@ impl IntoResponse for ApiError {
 }
 
 impl From<ServiceError> for ApiError {
+    /// The one mapping, decided as notary-server answers (server/handlers/default.go and
+    /// server/errors/errors.go): a refused update is `INVALID_UPDATE`, an old version
+    /// `VERSION`, a missing file `METADATA_NOT_FOUND`, a failure while applying an update
+    /// `UPDATING`, and every other failure of the server's `UNKNOWN`.
     fn from(e: ServiceError) -> ApiError {
         match e {
             ServiceError::Invalid(v) => ApiError::InvalidUpdate(v),
             ServiceError::Conflict => ApiError::Version,
             ServiceError::NotFound => ApiError::MetadataNotFound,
-            other => ApiError::Unknown(other.to_string()),
+            ServiceError::Updating(_) => ApiError::Updating(Box::new(e)),
+            ServiceError::Contended
+            | ServiceError::Corrupt { .. }
+            | ServiceError::CannotSign(_)
+            | ServiceError::Storage(_)
+            | ServiceError::Signing(_)
+            | ServiceError::Task(_) => ApiError::Unknown(Box::new(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageError;
+
+    fn storage() -> ServiceError {
+        ServiceError::Storage(StorageError::Stopped("the store is closed", None))
+    }
+
+    #[test]
+    fn one_mapping_keeps_the_cause() {
+        let code = |e: ServiceError| ApiError::from(e).code();
+        assert_eq!(code(ServiceError::NotFound), "METADATA_NOT_FOUND");
+        assert_eq!(code(ServiceError::Conflict), "VERSION");
+        assert_eq!(code(storage()), "UNKNOWN");
+        assert_eq!(code(ServiceError::Contended), "UNKNOWN");
+        assert_eq!(code(storage().in_update()), "UPDATING");
+        assert_eq!(code(ServiceError::Contended.in_update()), "VERSION");
+        assert_eq!(code(ServiceError::NotFound.in_update()), "UPDATING");
+        let ApiError::Updating(cause) = ApiError::from(storage().in_update()) else {
+            panic!("an update's storage failure is UPDATING");
+        };
+        assert_eq!(
+            Chain(&*cause).to_string(),
+            "the update could not be applied: storage failed: the store is closed"
+        );
     }
 }

@@ -12,7 +12,9 @@ pub(super) async fn health(state: &AppState) -> Response {
     let (status, body) = match state.repos.store().health().await {
         Ok(()) => (StatusCode::OK, "{}".to_owned()),
         Err(e) => {
-            tracing::warn!(error = %e, "health check failed");
+            // Not an error envelope (notary's health body names the failed check), so logged
+            // here, the one place this failure is seen.
+            tracing::warn!(error = %crate::report::Chain(&e), "health check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({"DB operational": "database is not reachable or not writable"})

@@ -18,11 +18,7 @@ fn server_role(role: &str) -> Result<ServerRole, ApiError> {
 
 /// The key the server signs `role` with for this GUN, created on first request.
 pub(super) async fn get_key(state: &AppState, gun: &Gun, role: &str) -> Result<Response, ApiError> {
-    let key = state
-        .repos
-        .key(gun, server_role(role)?)
-        .await
-        .map_err(|e| ApiError::Unknown(e.to_string()))?;
+    let key = state.repos.key(gun, server_role(role)?).await?;
     Ok(text_json(key.to_response_json()))
 }
 
@@ -32,11 +28,7 @@ pub(super) async fn rotate_key(
     gun: &Gun,
     role: &str,
 ) -> Result<Response, ApiError> {
-    let key = state
-        .repos
-        .rotate_key(gun, server_role(role)?)
-        .await
-        .map_err(|e| ApiError::Unknown(e.to_string()))?;
+    let key = state.repos.rotate_key(gun, server_role(role)?).await?;
     tracing::info!(gun = %gun, role, key_id = %key.id(), "rotated server key");
     Ok(text_json(key.to_response_json()))
 }

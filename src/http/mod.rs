@@ -154,7 +154,8 @@ async fn answer(state: &AppState, request: Request) -> Response {
     }
     if path == "/auth/token" {
         if let Some(issuer) = &state.issuer {
-            return auth::token_endpoint(issuer, state, &request);
+            let query = request.uri().query();
+            return auth::token_endpoint(issuer, state, request.headers(), query).await;
         }
     }
     let route = routes::route(request.method(), &path);

@@ -7,7 +7,6 @@ use axum::response::Response;
 use super::error::ApiError;
 use super::{text_json, AppState};
 use crate::gun::Gun;
-use crate::service::ServiceError;
 use crate::storage::StoredFile;
 use crate::tuf::role::RoleName;
 
@@ -54,13 +53,6 @@ fn role_name(role: &str) -> Result<RoleName, ApiError> {
     RoleName::parse(role).map_err(|_| ApiError::MetadataNotFound)
 }
 
-fn not_found_or_unknown(e: ServiceError) -> ApiError {
-    match e {
-        ServiceError::NotFound => ApiError::MetadataNotFound,
-        other => ApiError::Unknown(other.to_string()),
-    }
-}
-
 /// The current version, following timestamp → snapshot → role.
 pub(super) async fn get_role(
     state: &AppState,
@@ -68,11 +60,7 @@ pub(super) async fn get_role(
     role: &str,
 ) -> Result<Response, ApiError> {
     let role = role_name(role)?;
-    let file = state
-        .repos
-        .current_role(gun, &role)
-        .await
-        .map_err(not_found_or_unknown)?;
+    let file = state.repos.current_role(gun, &role).await?;
     Ok(respond(state, file, Freshness::Current))
 }
 
@@ -88,8 +76,7 @@ pub(super) async fn get_role_by_version(
     let file = state
         .repos
         .role_by_version(gun, role.as_str(), version)
-        .await
-        .map_err(not_found_or_unknown)?;
+        .await?;
     Ok(respond(state, file, Freshness::Consistent))
 }
 
@@ -107,7 +94,6 @@ pub(super) async fn get_role_by_hash(
     let file = state
         .repos
         .role_by_checksum(gun, role.as_str(), checksum)
-        .await
-        .map_err(not_found_or_unknown)?;
+        .await?;
     Ok(respond(state, file, Freshness::Consistent))
 }

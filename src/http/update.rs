@@ -16,7 +16,6 @@ use http_body_util::BodyExt as _;
 use super::error::ApiError;
 use super::AppState;
 use crate::gun::Gun;
-use crate::service::ServiceError;
 use crate::tuf::cjson;
 use crate::tuf::role::RoleName;
 
@@ -147,14 +146,6 @@ pub(super) async fn update_tuf(
     }
     let body = read_body(request.into_body(), state.limits.max_body).await?;
     let uploads = parts(&content_type, body).await?;
-    state
-        .repos
-        .update(gun, uploads)
-        .await
-        .map_err(|e| match e {
-            ServiceError::Invalid(v) => ApiError::InvalidUpdate(v),
-            ServiceError::Conflict => ApiError::Version,
-            other => ApiError::Updating(other.to_string()),
-        })?;
+    state.repos.update(gun, uploads).await?;
     Ok(().into_response())
 }

@@ -20,7 +20,7 @@ use crate::validation::{Current, Loaded};
 
 fn parse<T: RoleType + serde::de::DeserializeOwned>(file: &StoredFile) -> Result<Loaded<T>> {
     Loaded::parse(file.data.clone())
-        .map_err(|e| ServiceError::Corrupt(format!("{}: {e}", file.role)))
+        .map_err(|e| ServiceError::corrupt_because(file.role.clone(), e))
 }
 
 /// The current timestamp and the snapshot it lists, stored and parsed (each parsed once).
@@ -43,7 +43,7 @@ struct Glance {
 /// The `signed` object of a stored (once validated) file, read without the full parse.
 fn stored<T: RoleType + serde::de::DeserializeOwned>(file: &StoredFile) -> Result<T> {
     metadata::read_stored(&file.data)
-        .map_err(|e| ServiceError::Corrupt(format!("{}: {e}", file.role)))
+        .map_err(|e| ServiceError::corrupt_because(file.role.clone(), e))
 }
 
 /// How often a read that raced a write is tried again before the request gets a conflict.
@@ -123,7 +123,7 @@ impl Repos {
             let meta = ts
                 .meta
                 .get("snapshot")
-                .ok_or_else(|| ServiceError::Corrupt("timestamp lists no snapshot".into()))?;
+                .ok_or_else(|| ServiceError::corrupt("timestamp lists no snapshot"))?;
             let listed = match newest_snapshot {
                 Some(s) if hex_sha256(meta).is_some_and(|sha| sha == s.sha256) => Some(s),
                 _ => self.file_listed(gun, "snapshot", meta).await?,
@@ -133,7 +133,7 @@ impl Repos {
                 None => self.moved_on(gun, &timestamp, "snapshot").await?,
             }
         }
-        Err(ServiceError::Conflict)
+        Err(ServiceError::Contended)
     }
 
     /// The newest timestamp and the snapshot it lists, fully parsed, as validation needs them.
@@ -172,7 +172,7 @@ impl Repos {
     async fn moved_on(&self, gun: &Gun, read: &StoredFile, missing: &str) -> Result<()> {
         let now = self.store.latest_file(gun, "timestamp").await?;
         if now.is_some_and(|t| t.sha256 == read.sha256) {
-            return Err(ServiceError::Corrupt(format!(
+            return Err(ServiceError::corrupt(format!(
                 "the current {missing} is missing"
             )));
         }
@@ -186,7 +186,7 @@ impl Repos {
                 return Ok(current);
             }
         }
-        Err(ServiceError::Conflict)
+        Err(ServiceError::Contended)
     }
 
     /// One attempt at [`Repos::current_state`]; `None` when the repository changed under it.
@@ -224,7 +224,7 @@ impl Repos {
             }
         }
         if current.root.is_none() {
-            return Err(ServiceError::Corrupt("the current root is missing".into()));
+            return Err(ServiceError::corrupt("the current root is missing"));
         }
         current.targets = targets;
         current.snapshot = Some(snap);
@@ -315,7 +315,10 @@ impl Repos {
             let page = match self.store.guns_after(&after, 256).await {
                 Ok(page) => page,
                 Err(e) => {
-                    tracing::warn!(error = %e, "background renewal could not list repositories");
+                    tracing::warn!(
+                        error = %crate::report::Chain(&e),
+                        "background renewal could not list repositories"
+                    );
                     return (seen, failed + 1);
                 }
             };
@@ -328,7 +331,11 @@ impl Repos {
                 // Reading the current timestamp renews it when due (see `refresh`).
                 if let Err(e) = self.current_role(&gun, &RoleName::timestamp()).await {
                     failed += 1;
-                    tracing::warn!(gun = %gun, error = %e, "background renewal failed");
+                    tracing::warn!(
+                        gun = %gun,
+                        error = %crate::report::Chain(&e),
+                        "background renewal failed"
+                    );
                 }
             }
             after = last;

@@ -27,7 +27,7 @@ impl Repos {
             return Err(ServiceError::CannotSign(role.as_str()));
         }
         let canonical = cjson::encode(value).map_err(|e| {
-            ServiceError::Corrupt(format!("cannot encode generated {}: {e}", role.as_str()))
+            ServiceError::corrupt_because(format!("generated {}", role.as_str()), e)
         })?;
         let signatures = sign_all(signers, canonical.clone()).await?;
         Ok(metadata::envelope_bytes(&canonical, &signatures).into())
@@ -65,7 +65,7 @@ impl Repos {
 }
 
 pub(super) fn version_i64(version: u64) -> Result<i64> {
-    i64::try_from(version).map_err(|_| ServiceError::Corrupt("version out of range".into()))
+    i64::try_from(version).map_err(|_| ServiceError::corrupt("version out of range"))
 }
 
 /// Writes a new timestamp, and a new snapshot first when `renew_snapshot` is set.

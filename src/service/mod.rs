@@ -39,7 +39,14 @@ pub mod lifetimes {
     }
 }
 
-/// Why a service call failed; the HTTP layer maps each to notary's error code.
+/// What a cause kept as a source may be.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a service call failed; `crate::http::error` maps each variant to one notary error code.
+/// Where the code depends on the operation (a storage failure is `UPDATING` in an update,
+/// `UNKNOWN` elsewhere), the operation says so with its own variant ([`ServiceError::Updating`]).
+/// Causes are kept as sources, never formatted into the message, so the one log line of a
+/// failure shows the whole chain ([`crate::report::Chain`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// The update broke a TUF rule.
@@ -51,21 +58,67 @@ pub enum ServiceError {
     /// No such metadata.
     #[error("metadata not found")]
     NotFound,
-    /// Stored metadata could not be parsed (it was valid when written).
-    #[error("stored metadata is corrupt: {0}")]
-    Corrupt(String),
+    /// The repository changed under every attempt to read it consistently.
+    #[error("the repository kept changing while it was read")]
+    Contended,
+    /// Stored metadata could not be parsed (it was valid when written), or is inconsistent.
+    #[error("stored metadata is corrupt: {what}")]
+    Corrupt {
+        /// Which file, or what is missing.
+        what: String,
+        /// The parse error, if any.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Generated metadata needs a key the server does not hold.
     #[error("the server cannot sign {0} for this repository")]
     CannotSign(&'static str),
     /// Storage failed.
-    #[error(transparent)]
-    Storage(StorageError),
+    #[error("storage failed")]
+    Storage(#[source] StorageError),
     /// Key management failed.
-    #[error(transparent)]
-    Signing(SigningError),
+    #[error("key management failed")]
+    Signing(#[source] SigningError),
     /// A task on the blocking pool panicked or was cancelled.
-    #[error("internal task failed: {0}")]
-    Task(String),
+    #[error("an internal task failed")]
+    Task(#[source] tokio::task::JoinError),
+    /// An update failed for a reason of the server's, not the client's (notary's `UPDATING`).
+    #[error("the update could not be applied")]
+    Updating(#[source] Box<ServiceError>),
+}
+
+impl ServiceError {
+    /// Corruption without an underlying error.
+    pub(crate) fn corrupt(what: impl Into<String>) -> ServiceError {
+        ServiceError::Corrupt {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// Corruption found by a parser.
+    pub(crate) fn corrupt_because(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> ServiceError {
+        ServiceError::Corrupt {
+            what: what.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// This failure as the answer to an update: the client's faults (an invalid update, a
+    /// version conflict, a repository changing under the read) stay as they are; anything
+    /// else is the server's, [`ServiceError::Updating`].
+    pub(crate) fn in_update(self) -> ServiceError {
+        match self {
+            ServiceError::Invalid(_) | ServiceError::Conflict => self,
+            // Another writer won: to the client, the same as a conflict.
+            ServiceError::Contended => ServiceError::Conflict,
+            ServiceError::Updating(_) => self,
+            other => ServiceError::Updating(Box::new(other)),
+        }
+    }
 }
 
 impl From<StorageError> for ServiceError {

@@ -14,8 +14,15 @@ use crate::validation::{validate_update, HeldKeys};
 
 impl Repos {
     /// Applies one update. Either every uploaded file, the generated snapshot (if any) and the
-    /// new timestamp are stored, or nothing is.
+    /// new timestamp are stored, or nothing is. A failure of the server's own, whichever step
+    /// it happened in, is [`ServiceError::Updating`].
     pub async fn update(&self, gun: &Gun, uploads: BTreeMap<RoleName, Bytes>) -> Result<()> {
+        self.apply(gun, uploads)
+            .await
+            .map_err(ServiceError::in_update)
+    }
+
+    async fn apply(&self, gun: &Gun, uploads: BTreeMap<RoleName, Bytes>) -> Result<()> {
         let now = self.clock.now();
         // Three independent reads: run them at once, on separate connections.
         let (current, snapshot, timestamp) = tokio::join!(
@@ -41,7 +48,7 @@ impl Repos {
             validate_update(&task_gun, &current, uploads, &held, now)
         })
         .await
-        .map_err(|e| ServiceError::Task(e.to_string()))?
+        .map_err(ServiceError::Task)?
         .inspect_err(|e| {
             tracing::info!(gun = %gun, ?roles, error = %e, "rejected update");
         })?;
@@ -76,8 +83,8 @@ impl Repos {
             snapshot_bytes = Some(bytes);
         }
         // validate_update always yields an uploaded or a generated snapshot.
-        let snapshot_bytes = snapshot_bytes
-            .ok_or_else(|| ServiceError::Corrupt("update plan has no snapshot".into()))?;
+        let snapshot_bytes =
+            snapshot_bytes.ok_or_else(|| ServiceError::corrupt("update plan has no snapshot"))?;
         let timestamp = self
             .sign_timestamp(
                 gun,

@@ -158,14 +158,21 @@ pub enum StorageError {
     #[error("a newer or equal version is already stored")]
     Conflict,
     /// Anything else the database reported.
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[from] sqlx::Error),
     /// Anything else the embedded database reported.
-    #[error("database error: {0}")]
+    #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
-    /// The transaction this update was written in with others failed.
-    #[error("commit failed: {0}")]
-    Batch(String),
+    /// The transaction this update was written in with others failed; every update of the
+    /// batch gets the same cause.
+    #[error("the group commit failed")]
+    Batch(#[source] std::sync::Arc<StorageError>),
+    /// A task of the store on the blocking pool failed, or the store has stopped.
+    #[error("{0}")]
+    Stopped(&'static str, #[source] Option<tokio::task::JoinError>),
+    /// The thread that writes the embedded database could not be started.
+    #[error("cannot start the database writer")]
+    Writer(#[source] std::io::Error),
     /// The schema could not be brought up to date.
     #[error("migration failed: {0}")]
     Migration(String),

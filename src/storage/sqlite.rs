@@ -79,9 +79,8 @@ impl SqliteStore {
             Ok(conn)
         })
         .await
-        .map_err(|e| StorageError::Batch(format!("opening the database failed: {e}")))??;
-        let writer = writer::Writer::start(conn)
-            .map_err(|e| StorageError::Batch(format!("cannot start the writer: {e}")))?;
+        .map_err(|e| StorageError::Stopped("opening the database failed", Some(e)))??;
+        let writer = writer::Writer::start(conn).map_err(StorageError::Writer)?;
         Ok(SqliteStore {
             readers: readers::Readers::new(path, READERS),
             writer,
@@ -462,8 +461,9 @@ impl Store for SqliteStore {
     async fn health(&self) -> Result<()> {
         // Reads alone answering is not health: a stopped writer refuses every write.
         if self.writer.is_stopped() {
-            return Err(StorageError::Batch(
-                "the database writer has stopped; restart the server".into(),
+            return Err(StorageError::Stopped(
+                "the database writer has stopped; restart the server",
+                None,
             ));
         }
         self.readers

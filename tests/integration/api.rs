@@ -186,3 +186,147 @@ async fn answers_carry_a_request_id() {
     let replaced = ask(Some("has space")).await;
     assert_ne!(replaced, "has space", "only plain tokens are kept");
 }
+
+/// A server failure is 500 with notary's code for the operation, `UPDATING` while applying an
+/// update and `UNKNOWN` for everything else (notary server/handlers/default.go), and its cause
+/// stays in the log: the body is notary's envelope and nothing more.
+#[tokio::test]
+async fn storage_failures_are_updating_in_updates_and_unknown_elsewhere() {
+    let app = crate::TestApp::new().await;
+    let (_, _, targets) = crate::initialised(&app).await;
+    // The files and the changefeed vanish under the running server.
+    rusqlite::Connection::open(app.database())
+        .expect("open")
+        .execute_batch(
+            "ALTER TABLE tuf_files RENAME TO gone_files;
+             ALTER TABLE changefeed RENAME TO gone_changes;",
+        )
+        .expect("rename");
+    let unknown = r#"{"errors":[{"code":"UNKNOWN","message":"unknown error"}]}"#;
+    let updating = r#"{"errors":[{"code":"UPDATING","message":"An error has occurred while updating the TUF repository."}]}"#;
+    let cases = [
+        (
+            "update",
+            app.publish(GUN, &[("targets", &targets)]).await,
+            updating,
+        ),
+        (
+            "role by version",
+            app.get(&format!("/v2/{GUN}/_trust/tuf/1.root.json")).await,
+            unknown,
+        ),
+        (
+            "current role",
+            app.get("/v2/example.com/org/other/_trust/tuf/root.json")
+                .await,
+            unknown,
+        ),
+        (
+            "server key",
+            app.get("/v2/example.com/org/other/_trust/tuf/timestamp.key")
+                .await,
+            unknown,
+        ),
+        (
+            "changefeed",
+            app.get("/v2/_trust/changefeed?records=10").await,
+            unknown,
+        ),
+        (
+            "delete",
+            app.request(
+                Method::DELETE,
+                &format!("/v2/{GUN}/_trust/tuf/"),
+                None,
+                vec![],
+            )
+            .await,
+            unknown,
+        ),
+    ];
+    for (what, r, body) in cases {
+        assert_eq!(
+            (r.status, r.text().trim_end()),
+            (StatusCode::INTERNAL_SERVER_ERROR, body),
+            "{what}"
+        );
+    }
+}
+
+/// notary creates the key on the first `GET …/timestamp.key` of a repository nobody has
+/// published (GetKeyHandler → GetOrCreateTimestampKey): never a 404.
+#[tokio::test]
+async fn a_key_of_an_unknown_repository_is_created_not_missing() {
+    let app = crate::TestApp::new().await;
+    for role in ["timestamp", "snapshot"] {
+        let r = app
+            .get(&format!("/v2/example.com/org/new/_trust/tuf/{role}.key"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{role}: {}", r.text());
+        assert!(r.json()["keyval"]["public"].is_string(), "{role}");
+    }
+}
+
+/// Every log line of this test binary at `ERROR`, kept in memory (set once, for the process:
+/// the store writes from its own thread, which a thread-local subscriber would not see).
+fn error_log() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOG: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> =
+        std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log: &'static std::sync::Mutex<Vec<u8>> =
+            Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
+        struct Sink(&'static std::sync::Mutex<Vec<u8>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("log").extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::ERROR)
+            .with_ansi(false)
+            .with_writer(move || Sink(log))
+            .init();
+        log
+    })
+}
+
+/// A commit that fails is logged once, by the request that answers it, with the whole chain
+/// of causes down to the database's message; the client sees none of it.
+#[tokio::test]
+async fn a_failed_commit_is_logged_once_with_its_causes() {
+    let log = error_log();
+    let app = crate::TestApp::new().await;
+    let (repo, root, _) = crate::initialised(&app).await;
+    rusqlite::Connection::open(app.database())
+        .expect("open")
+        .execute_batch(
+            // Not a constraint (that would be a version conflict): a table that is not there.
+            "CREATE TRIGGER refuse BEFORE INSERT ON tuf_files
+             BEGIN INSERT INTO fire_7f3a VALUES (1); END;",
+        )
+        .expect("trigger");
+    let targets = repo.targets_file(3, serde_json::json!({}));
+    let snapshot = repo.snapshot_file(3, &[("root", &root), ("targets", &targets)]);
+    let r = app
+        .publish(GUN, &[("targets", &targets), ("snapshot", &snapshot)])
+        .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
+    assert_eq!(r.error_code(), "UPDATING");
+    assert!(!r.text().contains("fire_7f3a"), "{}", r.text());
+    let text = String::from_utf8(log.lock().expect("log").clone()).expect("utf-8");
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("fire_7f3a")).collect();
+    assert_eq!(lines.len(), 1, "one line for one failure: {lines:#?}");
+    assert!(
+        lines[0].contains("UPDATING")
+            && lines[0].contains(
+                "the update could not be applied: storage failed: the group commit failed: \
+                 database error: no such table: main.fire_7f3a"
+            ),
+        "{}",
+        lines[0]
+    );
+}

@@ -80,6 +80,11 @@ impl TestApp {
         TestApp { router, dir }
     }
 
+    /// The SQLite file the application stores in, for tests that break it under the server.
+    pub fn database(&self) -> std::path::PathBuf {
+        self.dir.path().join("test.db")
+    }
+
     /// The same database and keys served with another clock, as after a restart.
     pub async fn with_clock(&self, clock: Arc<dyn Clock>) -> TestApp {
         let router = TestApp::router_on(self.dir.path(), clock).await;

@@ -44,7 +44,7 @@ impl Readers {
             .permits
             .acquire()
             .await
-            .map_err(|_| StorageError::Batch("the store is closed".into()))?;
+            .map_err(|_| StorageError::Stopped("the store is closed", None))?;
         let kept = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let path = self.path.clone();
         let open = Arc::clone(&self.open);
@@ -64,7 +64,7 @@ impl Readers {
             result
         })
         .await
-        .map_err(|e| StorageError::Batch(format!("read task failed: {e}")))?
+        .map_err(|e| StorageError::Stopped("a read task failed", Some(e)))?
     }
 
     /// Connections open, and idle among them.

@@ -61,7 +61,7 @@ pub(super) struct Writer {
 }
 
 fn stopped() -> StorageError {
-    StorageError::Batch("the database writer has stopped; restart the server".into())
+    StorageError::Stopped("the database writer has stopped; restart the server", None)
 }
 
 impl Writer {
@@ -205,12 +205,12 @@ fn write_batch(
 ) -> Vec<Result<()>> {
     match try_write_batch(conn, updates, panic_next) {
         Ok(results) => results,
+        // Each waiting request answers with this cause, and logs it once, there.
         Err(e) => {
-            tracing::error!(error = %e, updates = updates.len(), "group commit failed");
-            let message = e.to_string();
+            let cause = std::sync::Arc::new(e);
             updates
                 .iter()
-                .map(|_| Err(StorageError::Batch(message.clone())))
+                .map(|_| Err(StorageError::Batch(cause.clone())))
                 .collect()
         }
     }
@@ -225,15 +225,19 @@ fn try_write_batch(
     let mut results = Vec::with_capacity(updates.len());
     for update in updates {
         let savepoint = tx.savepoint()?;
-        let result = apply(&savepoint, update);
-        match &result {
-            Ok(()) => savepoint.commit()?,
+        match apply(&savepoint, update) {
+            Ok(()) => {
+                savepoint.commit()?;
+                results.push(Ok(()));
+            }
             // Dropping the savepoint rolls this update back alone.
-            Err(StorageError::Conflict) => savepoint.finish()?,
+            Err(StorageError::Conflict) => {
+                savepoint.finish()?;
+                results.push(Err(StorageError::Conflict));
+            }
             // Anything else is a database failure: the whole batch fails.
-            Err(e) => return Err(StorageError::Batch(e.to_string())),
+            Err(e) => return Err(e),
         }
-        results.push(result);
     }
     if panic_next.swap(false, Ordering::SeqCst) {
         panic!("injected panic before a commit (test hook)");
