@@ -170,6 +170,36 @@ impl LocalCa {
         Ok((files, Issued::Created))
     }
 
+    /// Re-seals the kept CA key of `data_dir` from `old` to `new`, for `keys rotate-kek`, so the
+    /// CA can still re-issue the server certificate afterwards. Answers `false` when there is no
+    /// kept key (no local CA, or one made before keys were kept). Written to a temporary file
+    /// and renamed: a failure leaves the key sealed under `old`.
+    pub fn reseal(data_dir: &Path, old: &Kek, new: &Kek) -> anyhow::Result<bool> {
+        let files = LocalCa::in_dir(data_dir);
+        let sealed = match std::fs::read(&files.ca_key) {
+            Ok(sealed) => sealed,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => {
+                return Err(e).with_context(|| format!("could not read {}", files.ca_key.display()))
+            }
+        };
+        let der = old.open(&sealed, CA_KEY_AAD).with_context(|| {
+            format!(
+                "{} does not open with the current key-encryption key",
+                files.ca_key.display()
+            )
+        })?;
+        let resealed = new
+            .seal(&der, CA_KEY_AAD)
+            .context("could not seal the local CA key")?;
+        let temporary = files.ca_key.with_extension("sealed.new");
+        write_private_file(&temporary, &resealed)
+            .with_context(|| format!("could not write {}", temporary.display()))?;
+        std::fs::rename(&temporary, &files.ca_key)
+            .with_context(|| format!("could not replace {}", files.ca_key.display()))?;
+        Ok(true)
+    }
+
     /// The names of `names` the server certificate on disk does not cover.
     fn missing_names(&self, names: &[String]) -> anyhow::Result<Vec<String>> {
         let pem = std::fs::read(&self.server_cert)
@@ -337,6 +367,8 @@ mod tests {
     use super::*;
     use rustls::client::danger::ServerCertVerifier as _;
 
+    const OTHER_KEK: &str = "ISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A=";
+
     fn test_kek() -> Kek {
         Kek::from_base64("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=").expect("kek")
     }
@@ -429,7 +461,7 @@ mod tests {
 
         // Under another key-encryption key the CA key does not open: the certificate is kept
         // and the caller told why.
-        let other = Kek::from_base64("ISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A=").expect("kek");
+        let other = Kek::from_base64(OTHER_KEK).expect("kek");
         let more = certificate_names(&["more.example.com".into()]);
         let (ca, issued) = LocalCa::ensure(dir.path(), &more, &other).expect("kept");
         assert!(
@@ -446,6 +478,24 @@ mod tests {
             matches!(&issued, Issued::Uncovered { reason, .. } if reason.contains("older version")),
             "{issued:?}"
         );
+    }
+
+    #[test]
+    fn a_resealed_ca_key_reissues_under_the_new_kek_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (old, new) = (test_kek(), Kek::from_base64(OTHER_KEK).expect("kek"));
+        assert!(!LocalCa::reseal(dir.path(), &old, &new).expect("no CA yet"));
+        let first = certificate_names(&[]);
+        LocalCa::ensure(dir.path(), &first, &old).expect("local CA");
+        assert!(LocalCa::reseal(dir.path(), &old, &new).expect("resealed"));
+        assert!(
+            LocalCa::reseal(dir.path(), &old, &new).is_err(),
+            "the old key no longer opens it"
+        );
+        let wider = certificate_names(&["after.example.com".into()]);
+        let (ca, issued) = LocalCa::ensure(dir.path(), &wider, &new).expect("re-issue");
+        assert_eq!(issued, Issued::Reissued(vec!["after.example.com".into()]));
+        assert!(trusted_for(&ca, "after.example.com"));
     }
 
     #[test]

@@ -83,6 +83,14 @@ impl KeysAction {
                 let old = super::serve::load_kek(&config.kek)?;
                 let new = Kek::load_or_create(&new_key_file, true)?;
                 let n = admin::rotate_kek(&store, &old, &new).await?;
+                // The local CA's key, when one is kept, follows, so the server certificate can
+                // still be re-issued for new names.
+                if crate::tls::LocalCa::reseal(&config.data_dir, &old, &new)? {
+                    println!(
+                        "re-encrypted the local CA's key under {}",
+                        new_key_file.display()
+                    );
+                }
                 println!(
                     "re-encrypted {n} keys under {}; now set NOTARIUM_KEY_ENCRYPTION_KEY_FILE={} \
                      (or key_encryption_key_file) on every replica and restart them",
