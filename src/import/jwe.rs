@@ -102,7 +102,7 @@ pub fn open(compact: &str, passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>, JweE
     sealed.extend(decode(tag, "tag is not base64url")?);
     // The additional data is the protected header exactly as transmitted (§5.1 step 14).
     let plain_len = LessSafeKey::new(key)
-        .open_in_place(nonce, Aad::from(header_b64.as_bytes()), &mut *sealed)
+        .open_in_place(nonce, Aad::from(header_b64.as_bytes()), &mut sealed)
         .map_err(|_| JweError::Decrypt)?
         .len();
     // Opened in place: the plaintext is the front of `sealed`, which is wiped when dropped.
