@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Deserialize;
 
+use crate::http::upload_budget::{DEFAULT_UPLOAD_BUDGET, MIN_UPLOAD_BUDGET};
 use crate::http::CacheConfig;
 use crate::storage::PoolSettings;
 
@@ -88,6 +89,10 @@ pub struct ServeArgs {
     /// Cache-Control max-age for metadata by version or checksum, seconds [default: 2592000].
     #[arg(long, env = "NOTARIUM_CACHE_CONSISTENT_MAX_AGE")]
     pub cache_consistent_max_age: Option<u32>,
+    /// Bytes of update bodies held in memory at once, server-wide; an update that does not fit
+    /// waits briefly, then gets 503 (at least 33554432) [default: 268435456].
+    #[arg(long, env = "NOTARIUM_UPLOAD_BUDGET")]
+    pub upload_budget: Option<usize>,
 }
 
 /// Log output format.
@@ -124,6 +129,7 @@ struct FileConfig {
     auth_token_root_cert_bundle: Option<PathBuf>,
     auth_users: Option<PathBuf>,
     renew_interval: Option<u64>,
+    upload_budget: Option<usize>,
 }
 
 /// How the listener speaks.
@@ -190,6 +196,8 @@ pub struct Config {
     pub auth_users: Option<BuiltInAuth>,
     /// Time between background renewal passes; zero for none.
     pub renew_interval: std::time::Duration,
+    /// Update body bytes in memory at once (see [`ServeArgs::upload_budget`]).
+    pub upload_budget: usize,
 }
 
 /// Settings of the built-in token service.
@@ -313,6 +321,14 @@ impl Config {
             pool.max_connections >= 1 && pool.min_connections <= pool.max_connections,
             "database_max_connections must be at least 1 and at least database_min_connections"
         );
+        let upload_budget = args
+            .upload_budget
+            .or(file.upload_budget)
+            .unwrap_or(DEFAULT_UPLOAD_BUDGET);
+        anyhow::ensure!(
+            upload_budget >= MIN_UPLOAD_BUDGET,
+            "upload_budget must be at least {MIN_UPLOAD_BUDGET} bytes"
+        );
         Ok(Config {
             listen: args
                 .listen
@@ -333,6 +349,7 @@ impl Config {
             renew_interval: std::time::Duration::from_secs(
                 args.renew_interval.or(file.renew_interval).unwrap_or(3600),
             ),
+            upload_budget,
         })
     }
 }
@@ -408,6 +425,9 @@ cache_current_max_age = {current}
 cache_consistent_max_age = {consistent}
 # Seconds between background passes renewing timestamps close to expiry (0: off).
 renew_interval = 3600
+# Bytes of update bodies held in memory at once; an update that does not fit waits briefly,
+# then gets 503 with Retry-After.
+upload_budget = {upload_budget}
 
 # Token authentication by a registry's token service (all four, or none):
 # auth_token_realm = "https://registry.example.com/auth/token"
@@ -422,6 +442,7 @@ renew_interval = 3600
         acquire = pool.acquire_timeout.as_secs(),
         current = cache.current,
         consistent = cache.consistent,
+        upload_budget = DEFAULT_UPLOAD_BUDGET,
     )
 }
 

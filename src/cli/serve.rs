@@ -93,6 +93,7 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
         auth,
         issuer,
         metrics: Arc::new(crate::http::metrics::Metrics::new()),
+        uploads: crate::http::upload_budget::UploadBudget::new(config.upload_budget),
     })
 }
 

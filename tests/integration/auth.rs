@@ -113,6 +113,7 @@ async fn app(bundle: &str) -> (axum::Router, tempfile::TempDir) {
         auth: Some(std::sync::Arc::new(auth)),
         auth_users: None,
         renew_interval: std::time::Duration::ZERO,
+        upload_budget: notarium::http::upload_budget::DEFAULT_UPLOAD_BUDGET,
     };
     let state = notarium::cli::serve::build_state(&config, std::sync::Arc::new(SystemClock))
         .await

@@ -112,6 +112,7 @@ impl TestApp {
             auth: None,
             auth_users: None,
             renew_interval: std::time::Duration::ZERO,
+            upload_budget: notarium::http::upload_budget::DEFAULT_UPLOAD_BUDGET,
         }
     }
 
