@@ -70,6 +70,19 @@ impl Client {
         self.send(request).await
     }
 
+    /// A POST of a shared body (sent many times without copying).
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> anyhow::Result<Answer> {
+        let request = Request::post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(Full::new(body))?;
+        self.send(request).await
+    }
+
     pub async fn post(
         &self,
         path: &str,

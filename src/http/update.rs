@@ -93,8 +93,7 @@ async fn read_body(
         .reserve(first, Instant::now() + BUDGET_WAIT)
         .await
         .ok_or_else(|| budget_exhausted(budget))?;
-    // One allocation of the final size: no doubling copies, and a buffer this large is its
-    // own mapping, returned to the system when freed.
+    // With a declared length, one allocation of the final size: no doubling copies.
     let mut buffer: Vec<u8> = Vec::with_capacity(first);
     let deadline = Instant::now() + BODY_TIMEOUT;
     loop {

@@ -6,6 +6,7 @@
 //! - `update`: client flows that must be accepted;
 //! - `attacks`: every refused update, each leaving the stored state byte-identical;
 //! - `races`: parallel publishes and key requests on a multi-threaded runtime;
+//! - `resources`: the upload budget, and connection slots under a flood of silent sockets;
 //! - `crash`: the real binary killed with SIGKILL in the middle of publishes;
 //! - `storage`: the storage contract on SQLite and on PostgreSQL.
 
@@ -15,6 +16,7 @@ mod auth;
 mod crash;
 mod kit;
 mod races;
+mod resources;
 mod storage;
 mod update;
 
