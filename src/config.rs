@@ -89,8 +89,9 @@ pub struct ServeArgs {
     /// Cache-Control max-age for metadata by version or checksum, seconds [default: 2592000].
     #[arg(long, env = "NOTARIUM_CACHE_CONSISTENT_MAX_AGE")]
     pub cache_consistent_max_age: Option<u32>,
-    /// Bytes of update bodies held in memory at once, server-wide; an update that does not fit
-    /// waits briefly, then gets 503 (at least 33554432) [default: 268435456].
+    /// Bytes of memory that updates in flight may use, server-wide (each is charged 8 times its
+    /// body); an update that does not fit waits briefly, then gets 503 (at least 16777216)
+    /// [default: 268435456].
     #[arg(long, env = "NOTARIUM_UPLOAD_BUDGET")]
     pub upload_budget: Option<usize>,
 }
@@ -425,8 +426,8 @@ cache_current_max_age = {current}
 cache_consistent_max_age = {consistent}
 # Seconds between background passes renewing timestamps close to expiry (0: off).
 renew_interval = 3600
-# Bytes of update bodies held in memory at once; an update that does not fit waits briefly,
-# then gets 503 with Retry-After.
+# Bytes of memory that updates in flight may use (each is charged 8 times its body); an update
+# that does not fit waits briefly, then gets 503 with Retry-After.
 upload_budget = {upload_budget}
 
 # Token authentication by a registry's token service (all four, or none):

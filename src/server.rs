@@ -37,8 +37,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Connections handshaking or served at once, so that open connections cannot exhaust file
 /// descriptors. Clients keep one or a few connections each.
 const MAX_CONNECTIONS: usize = 4096;
-/// Accepted sockets that have not sent their first byte, at most (see `silent`).
-const MAX_SILENT: usize = 1024;
+/// Accepted sockets that have not sent their first byte, at most (see `silent`): past the
+/// connection slots, so that a flood of a few thousand costs nothing but descriptors; beyond
+/// it, and whenever descriptors run out, the oldest are closed.
+const MAX_SILENT: usize = 8192;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains open connections.
 pub async fn serve(

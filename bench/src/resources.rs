@@ -49,9 +49,9 @@ fn big_update() -> (String, Vec<u8>) {
             "expires": "2030-01-01T00:00:00Z", "targets": targets, "version": 99}, "signatures": []}))
         .expect("serialise")
     };
-    let per_target = file(1001).len() - file(1).len();
-    let first = 15 * (BURST_BYTES >> 4) / (per_target / 1000);
-    let second = (BURST_BYTES - 15 * (BURST_BYTES >> 4)) / (per_target / 1000) - 30;
+    let per_target = (file(1001).len() - file(1).len()) as f64 / 1000.0;
+    let first = (15.0 * (1 << 20) as f64 / per_target) as usize;
+    let second = (4.5 * (1 << 20) as f64 / per_target) as usize;
     kit::multipart(&[
         ("targets".to_owned(), file(first)),
         ("targets/releases".to_owned(), file(second)),

@@ -18,7 +18,7 @@ use http_body_util::BodyExt as _;
 use tokio::time::Instant;
 
 use super::error::ApiError;
-use super::upload_budget::{Reservation, UploadBudget, SMALL_UPLOAD};
+use super::upload_budget::{Reservation, UploadBudget};
 use super::AppState;
 use crate::gun::Gun;
 use crate::service::ServiceError;
@@ -74,7 +74,7 @@ fn budget_exhausted(budget: &UploadBudget) -> ApiError {
 }
 
 /// Reads the whole body into one buffer of its exact size, under `limit`, holding a
-/// reservation of the upload budget for it: reserved up front from `Content-Length`, or grown
+/// reservation of the upload budget for the update: reserved up front from `Content-Length`, or grown
 /// as a chunked body arrives. The reservation is returned with the bytes, to be held until the
 /// update is answered.
 async fn read_body(
@@ -88,7 +88,8 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let first = declared.unwrap_or(SMALL_UPLOAD.min(limit));
+    // A chunked body is reserved for as it arrives.
+    let first = declared.unwrap_or(0);
     let mut reservation = budget
         .reserve(first, Instant::now() + BUDGET_WAIT)
         .await
@@ -119,9 +120,9 @@ async fn read_body(
         if length > limit {
             return Err(too_large());
         }
-        if length > reservation.bytes() {
-            // A chunked body: double the reservation, up to the limit.
-            let next = length.max(reservation.bytes() * 2).min(limit);
+        if length > reservation.body() {
+            // A chunked body: double the reservation (64 KiB at least), up to the limit.
+            let next = length.max(reservation.body() * 2).max(64 << 10).min(limit);
             if !reservation.grow(next, Instant::now() + BUDGET_WAIT).await {
                 return Err(budget_exhausted(budget));
             }

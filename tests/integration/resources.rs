@@ -45,17 +45,17 @@ async fn wait_for_use(budget: &UploadBudget, at_least: usize) {
 async fn uploads_over_the_budget_get_503_while_small_ones_pass() {
     let mut app = TestApp::new().await;
     let mut state = app.state_with_clock(Arc::new(SystemClock)).await;
-    let budget = UploadBudget::new(32 << 20);
+    let budget = UploadBudget::new(256 << 20);
     state.uploads = Arc::clone(&budget);
     app.router = notarium::router(state);
     let (repo, root, _) = initialised(&app).await;
 
-    // A 20 MiB upload in flight, its body still arriving, holds 20 MiB of the budget.
+    // A 20 MiB upload in flight, its body still arriving, holds 160 MiB of the budget.
     let stalled = tokio::spawn(send_request(
         app.router.clone(),
         stalled_upload(Some(20 << 20), 1 << 20),
     ));
-    wait_for_use(&budget, 20 << 20).await;
+    wait_for_use(&budget, 160 << 20).await;
 
     // Another 20 MiB upload does not fit: after a short wait it is refused, in notary's
     // envelope, with Retry-After, and nothing changes.
