@@ -89,7 +89,7 @@ pub struct ServeArgs {
     /// Cache-Control max-age for metadata by version or checksum, seconds [default: 2592000].
     #[arg(long, env = "NOTARIUM_CACHE_CONSISTENT_MAX_AGE")]
     pub cache_consistent_max_age: Option<u32>,
-    /// Bytes of memory that updates in flight may use, server-wide (each is charged 8 times its
+    /// Bytes of memory that updates in flight may use, server-wide (each is charged 16 times its
     /// body); an update that does not fit waits briefly, then gets 503 (at least 16777216)
     /// [default: 268435456].
     #[arg(long, env = "NOTARIUM_UPLOAD_BUDGET")]
@@ -426,7 +426,7 @@ cache_current_max_age = {current}
 cache_consistent_max_age = {consistent}
 # Seconds between background passes renewing timestamps close to expiry (0: off).
 renew_interval = 3600
-# Bytes of memory that updates in flight may use (each is charged 8 times its body); an update
+# Bytes of memory that updates in flight may use (each is charged 16 times its body); an update
 # that does not fit waits briefly, then gets 503 with Retry-After.
 upload_budget = {upload_budget}
 

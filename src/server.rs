@@ -42,6 +42,24 @@ const MAX_CONNECTIONS: usize = 4096;
 /// it, and whenever descriptors run out, the oldest are closed.
 const MAX_SILENT: usize = 8192;
 
+/// Connections the kernel queues before they are accepted (Linux caps it at
+/// `net.core.somaxconn`, 4096 by default). tokio's `bind` asks for 1024, and when thousands of
+/// sockets connect at once a full queue drops the SYN of a real client, which retries after a
+/// whole second.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with a deep accept queue.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains open connections.
 pub async fn serve(
     listener: TcpListener,

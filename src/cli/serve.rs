@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use tokio::net::TcpListener;
 
 use crate::auth::issuer::Issuer;
 use crate::auth::TokenAuth;
@@ -175,8 +174,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         Transport::Plain => (None, None),
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
+    let listener = server::bind(config.listen)
         .with_context(|| format!("could not listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
