@@ -615,9 +615,10 @@ async fn main() -> anyhow::Result<()> {
         for server in both {
             let f = resources::flood(server, &ca, plan.flood, plan.flood_samples).await?;
             eprintln!(
-                "  {}: {} sockets reopened after the server closed them",
+                "  {}: {} sockets reopened after the server closed them; GETs under the flood (ms): {:.0?}",
                 server.kind.name(),
-                f.reconnects
+                f.reconnects,
+                f.flooded_ms
             );
             floods.push((server.kind.name(), f));
         }

@@ -231,7 +231,8 @@ mod tests {
         assert_eq!(r.body(), 64 * 1024);
         assert_eq!(
             budget.in_use(),
-            (20 * MIB + 64 * 1024) * MEMORY_PER_BODY_BYTE
+            224 * MIB + 64 * 1024 * MEMORY_PER_BODY_BYTE,
+            "the large one is cut to 7/8 of the budget"
         );
     }
 }
