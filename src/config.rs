@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use crate::http::upload_budget::{DEFAULT_UPLOAD_BUDGET, MIN_UPLOAD_BUDGET};
 use crate::http::CacheConfig;
 use crate::storage::PoolSettings;
 
@@ -109,10 +110,11 @@ pub struct ServeArgs {
     /// Cache-Control max-age for metadata by version or checksum, seconds.
     #[arg(long, env = "NOTARIUM_CACHE_CONSISTENT_MAX_AGE")]
     pub cache_consistent_max_age: Option<u32>,
-    /// Most bytes of update uploads held in memory at once, server-wide; an update that would
-    /// exceed it waits briefly, then gets 503 with Retry-After.
+    /// Bytes of memory that updates in flight may use, server-wide (each is charged 16 times
+    /// its body, parsing included); an update that does not fit waits briefly, then gets 503
+    /// with Retry-After. At least 16777216.
     #[arg(long, env = "NOTARIUM_UPLOAD_BUDGET", value_name = "BYTES")]
-    pub upload_budget: Option<u64>,
+    pub upload_budget: Option<usize>,
 }
 
 impl ServeArgs {
@@ -144,7 +146,7 @@ impl ServeArgs {
             renew_interval: Some(3600),
             cache_current_max_age: Some(cache.current),
             cache_consistent_max_age: Some(cache.consistent),
-            upload_budget: Some(256 * 1024 * 1024),
+            upload_budget: Some(DEFAULT_UPLOAD_BUDGET),
         }
     }
 
@@ -351,7 +353,7 @@ pub struct Config {
     pub tls_san: Vec<String>,
     /// Most bytes of update uploads held in memory at once, server-wide
     /// ([`ServeArgs::upload_budget`]).
-    pub upload_budget: u64,
+    pub upload_budget: usize,
 }
 
 /// Settings of the built-in token service.
@@ -454,7 +456,10 @@ impl Config {
             crate::tls::check_name(name).with_context(|| format!("tls_san {name:?}"))?;
         }
         let upload_budget = defaulted(set.upload_budget, "upload_budget")?;
-        anyhow::ensure!(upload_budget > 0, "upload_budget must be at least 1 byte");
+        anyhow::ensure!(
+            upload_budget >= MIN_UPLOAD_BUDGET,
+            "upload_budget must be at least {MIN_UPLOAD_BUDGET} bytes"
+        );
         Ok(Config {
             listen: defaulted(set.listen, "listen")?,
             data_dir,
@@ -644,7 +649,7 @@ mod tests {
     fn flags_beat_file_beat_defaults() {
         let (_dir, path) = config_file(
             "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/n\"\ncache_current_max_age = 60\n\
-             upload_budget = 1000\ntls_san = [\"file.example\"]\n",
+             upload_budget = 33554432\ntls_san = [\"file.example\"]\n",
         );
         let mut args = parse(&[
             "--listen",
@@ -666,7 +671,7 @@ mod tests {
             "the file wins over the default"
         );
         assert_eq!(config.cache.current, 60);
-        assert_eq!(config.upload_budget, 1000);
+        assert_eq!(config.upload_budget, 33_554_432);
         assert_eq!(config.cache.consistent, 2_592_000, "defaults fill the rest");
         assert_eq!(config.database_url, "sqlite:///srv/n/notarium.db");
         assert_eq!(config.transport, Transport::GeneratedTls);

@@ -28,8 +28,9 @@ pub struct Answer {
 impl Client {
     /// A client for `base` (`https://127.0.0.1:PORT`) trusting the PEM CA at `ca_pem`.
     pub fn new(base: &str, ca_pem: &[u8]) -> anyhow::Result<Client> {
+        use rustls::pki_types::pem::PemObject as _;
         let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
             roots.add(cert?)?;
         }
         let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
@@ -67,6 +68,19 @@ impl Client {
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Answer> {
         let request = Request::get(format!("{}{path}", self.base)).body(Full::new(Bytes::new()))?;
+        self.send(request).await
+    }
+
+    /// A POST of a shared body (sent many times without copying).
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> anyhow::Result<Answer> {
+        let request = Request::post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(Full::new(body))?;
         self.send(request).await
     }
 

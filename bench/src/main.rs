@@ -4,6 +4,7 @@
 
 mod client;
 mod kit;
+mod resources;
 mod servers;
 mod wrk;
 
@@ -38,7 +39,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "reads,publishes,big,growth"
+        default_value = "reads,publishes,big,growth,resources"
     )]
     sections: Vec<String>,
 }
@@ -55,6 +56,9 @@ struct Plan {
     growth: Vec<usize>,
     big: usize,
     samples: usize,
+    /// Connections of the idle-socket flood, and GETs measured under it.
+    flood: usize,
+    flood_samples: usize,
 }
 
 /// One row of the result table: a value per server (None: not measured there).
@@ -251,6 +255,8 @@ async fn main() -> anyhow::Result<()> {
             growth: vec![10, 200],
             big: 500,
             samples: 200,
+            flood: 300,
+            flood_samples: 5,
         }
     } else {
         Plan {
@@ -259,6 +265,8 @@ async fn main() -> anyhow::Result<()> {
             growth: vec![10, 1_000, 100_000],
             big: 10_000,
             samples: 2_000,
+            flood: resources::FLOOD,
+            flood_samples: 50,
         }
     };
     let dir = tempfile::tempdir()?;
@@ -531,6 +539,118 @@ async fn main() -> anyhow::Result<()> {
                 p99,
             );
         }
+    }
+    if run("resources") {
+        let ca = std::fs::read(&tls.ca)?;
+        let burst = if args.quick { 4 } else { resources::BURST };
+        eprintln!("resources: {burst} uploads of 20 MiB at once…");
+        let mut results = Vec::new();
+        for server in both {
+            let b = resources::burst(server, &ca, burst).await?;
+            eprintln!(
+                "  {}: large uploads by status {:?} in {:.1} s",
+                server.kind.name(),
+                b.big_by_status,
+                b.seconds
+            );
+            results.push((server.kind.name(), b));
+        }
+        let by = |f: &dyn Fn(&resources::Burst) -> f64| -> Vec<(&'static str, f64)> {
+            results.iter().map(|(n, b)| (*n, f(b))).collect()
+        };
+        let label = format!("{burst} × 20 MiB uploads at once");
+        row(
+            format!("{label}: RSS before"),
+            "MB",
+            false,
+            by(&|b| b.idle_mb),
+        );
+        row(
+            format!("{label}: peak RSS growth"),
+            "MB",
+            false,
+            by(&|b| b.peak_growth_mb),
+        );
+        row(
+            format!("{label}: RSS 1 s after"),
+            "MB",
+            false,
+            by(&|b| b.after_1s_mb),
+        );
+        row(
+            format!("{label}: RSS 10 s after"),
+            "MB",
+            false,
+            by(&|b| b.after_10s_mb),
+        );
+        row(
+            format!("{label}: small publishes succeeded"),
+            "count",
+            true,
+            by(&|b| b.small_ok as f64),
+        );
+        row(
+            format!("{label}: small publishes failed"),
+            "count",
+            false,
+            by(&|b| b.small_failed as f64),
+        );
+        row(
+            format!("{label}: large uploads refused with 503"),
+            "count",
+            false,
+            by(&|b| {
+                b.big_by_status
+                    .iter()
+                    .filter(|(s, _)| *s == 503)
+                    .map(|(_, n)| *n)
+                    .sum::<usize>() as f64
+            }),
+        );
+        eprintln!(
+            "resources: {} sockets that never send a ClientHello…",
+            plan.flood
+        );
+        let mut floods = Vec::new();
+        for server in both {
+            let f = resources::flood(server, &ca, plan.flood, plan.flood_samples).await?;
+            eprintln!(
+                "  {}: {} sockets reopened after the server closed them; GETs under the flood (ms): {:.0?}",
+                server.kind.name(),
+                f.reconnects,
+                f.flooded_ms
+            );
+            floods.push((server.kind.name(), f));
+        }
+        let q = |f: &dyn Fn(&resources::Flood) -> f64| -> Vec<(&'static str, f64)> {
+            floods.iter().map(|(n, x)| (*n, f(x))).collect()
+        };
+        for (name, p) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
+            row(
+                format!("GET timestamp.json on a new connection, {name}"),
+                "ms",
+                false,
+                q(&|f| resources::quantile(&f.quiet_ms, p)),
+            );
+        }
+        let flood_label = format!(
+            "GET timestamp.json on a new connection, {} silent sockets open",
+            plan.flood
+        );
+        for (name, p) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
+            row(
+                format!("{flood_label}, {name}"),
+                "ms",
+                false,
+                q(&|f| resources::quantile(&f.flooded_ms, p)),
+            );
+        }
+        row(
+            format!("{flood_label}, failed (15 s)"),
+            "count",
+            false,
+            q(&|f| f.flooded_failed as f64),
+        );
     }
     row(
         "peak RSS".into(),

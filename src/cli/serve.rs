@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use tokio::net::TcpListener;
 
 use crate::auth::issuer::Issuer;
 use crate::auth::TokenAuth;
@@ -114,6 +113,7 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
         auth,
         issuer,
         metrics: Arc::new(crate::http::metrics::Metrics::new()),
+        uploads: crate::http::upload_budget::UploadBudget::new(config.upload_budget),
     })
 }
 
@@ -235,8 +235,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         Transport::Plain => (None, None),
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
+    let listener = server::bind(config.listen)
         .with_context(|| format!("could not listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -35,6 +35,14 @@ pub enum ApiError {
     NoFilename,
     /// 413 with `MALFORMED_UPLOAD`: the body is over a size limit.
     TooLarge(String),
+    /// 503 `UNAVAILABLE` (docker/distribution `registry/api/errcode` `ErrorCodeUnavailable`)
+    /// with `Retry-After`: the server is too busy for this request now.
+    Unavailable {
+        /// Why, for the client.
+        why: String,
+        /// Seconds the client should wait before trying again.
+        retry_after: u64,
+    },
     /// `UNKNOWN` (500); the cause is logged, never sent.
     Unknown(Cause),
     /// `UPDATING` (500); the cause is logged, never sent.
@@ -112,6 +120,12 @@ impl ApiError {
                 "The body of your request is malformed.",
                 Some(json!(why)),
             ),
+            Unavailable { why, .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "service unavailable",
+                Some(json!(why)),
+            ),
             Unknown(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "UNKNOWN",
@@ -173,6 +187,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
+        if let ApiError::Unavailable { retry_after, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
         response
     }
 }

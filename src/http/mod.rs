@@ -12,6 +12,7 @@ pub mod metrics;
 mod role;
 pub mod routes;
 mod update;
+pub mod upload_budget;
 
 use std::sync::Arc;
 
@@ -75,6 +76,8 @@ pub struct AppState {
     pub issuer: Option<Arc<crate::auth::issuer::Issuer>>,
     /// What `/metrics` exports.
     pub metrics: Arc<metrics::Metrics>,
+    /// Update body bytes in memory at once, server-wide.
+    pub uploads: Arc<upload_budget::UploadBudget>,
 }
 
 /// The whole application as a router, without binding anything; tests drive it directly.

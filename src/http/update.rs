@@ -5,15 +5,20 @@
 //! whole under a size cap before any parsing, and nothing is written unless every part passes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 
+use tokio::time::Instant;
+
 use super::error::ApiError;
+use super::upload_budget::{Reservation, UploadBudget};
 use super::AppState;
 use crate::gun::Gun;
 use crate::tuf::cjson;
@@ -40,25 +45,91 @@ fn role_limit(role: &RoleName) -> usize {
 
 /// How long a client may take to send a whole update body. A publish of the largest allowed
 /// body over a slow link fits; a client trickling bytes to hold memory does not.
-pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long an update waits for room in the upload budget before it is refused with 503. Short,
+/// so that a refused client learns soon; it holds nothing of the budget while it waits.
+pub const BUDGET_WAIT: Duration = Duration::from_secs(2);
+/// The `Retry-After` (seconds) of an update refused for want of budget.
+pub const BUDGET_RETRY_AFTER: u64 = 2;
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let limited = http_body_util::Limited::new(body, limit);
-    let Ok(collected) = tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await else {
-        return Err(ApiError::MalformedUpload(format!(
-            "the request body did not arrive within {} s",
-            BODY_TIMEOUT.as_secs()
-        )));
-    };
-    match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(format!(
-            "the request body exceeds {limit} bytes"
-        ))),
-        Err(_) => Err(ApiError::MalformedUpload(
-            "the request body could not be read".into(),
-        )),
+/// The declared `Content-Length`, if any (hyper has already checked its framing).
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn budget_exhausted(budget: &UploadBudget) -> ApiError {
+    ApiError::Unavailable {
+        why: format!(
+            "more than {} MiB of updates are being received; retry shortly",
+            budget.total() >> 20
+        ),
+        retry_after: BUDGET_RETRY_AFTER,
     }
+}
+
+/// Reads the whole body into one buffer of its exact size, under `limit`, holding a
+/// reservation of the upload budget for the update: reserved up front from `Content-Length`, or grown
+/// as a chunked body arrives. The reservation is returned with the bytes, to be held until the
+/// update is answered.
+async fn read_body(
+    budget: &Arc<UploadBudget>,
+    headers: &HeaderMap,
+    mut body: Body,
+    limit: usize,
+) -> Result<(Bytes, Reservation), ApiError> {
+    let too_large = || ApiError::TooLarge(format!("the request body exceeds {limit} bytes"));
+    let declared = declared_length(headers);
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    // A chunked body is reserved for as it arrives.
+    let first = declared.unwrap_or(0);
+    let mut reservation = budget
+        .reserve(first, Instant::now() + BUDGET_WAIT)
+        .await
+        .ok_or_else(|| budget_exhausted(budget))?;
+    // With a declared length, one allocation of the final size: no doubling copies.
+    let mut buffer: Vec<u8> = Vec::with_capacity(first);
+    let deadline = Instant::now() + BODY_TIMEOUT;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(ApiError::MalformedUpload(format!(
+                    "the request body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                )))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => {
+                return Err(ApiError::MalformedUpload(
+                    "the request body could not be read".into(),
+                ))
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let length = buffer.len() + data.len();
+        if length > limit {
+            return Err(too_large());
+        }
+        if length > reservation.body() {
+            // A chunked body: double the reservation (64 KiB at least), up to the limit.
+            let next = length.max(reservation.body() * 2).max(64 << 10).min(limit);
+            if !reservation.grow(next, Instant::now() + BUDGET_WAIT).await {
+                return Err(budget_exhausted(budget));
+            }
+            buffer.reserve_exact(next - buffer.len());
+        }
+        buffer.extend_from_slice(&data);
+    }
+    Ok((Bytes::from(buffer), reservation))
 }
 
 /// Splits the body into role → bytes, checking each part's name, size and envelope shape.
@@ -144,7 +215,13 @@ pub(super) async fn update_tuf(
             "expected a multipart body".into(),
         ));
     }
-    let body = read_body(request.into_body(), state.limits.max_body).await?;
+    let (headers, body) = {
+        let (parts, body) = request.into_parts();
+        (parts.headers, body)
+    };
+    // Held until the update is answered: parsing and validation use memory in proportion.
+    let (body, _reservation) =
+        read_body(&state.uploads, &headers, body, state.limits.max_body).await?;
     let uploads = parts(&content_type, body).await?;
     state.repos.update(gun, uploads).await?;
     Ok(().into_response())

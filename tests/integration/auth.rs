@@ -114,7 +114,7 @@ async fn app(bundle: &str) -> (axum::Router, tempfile::TempDir) {
         auth_users: None,
         renew_interval: std::time::Duration::ZERO,
         tls_san: Vec::new(),
-        upload_budget: 256 * 1024 * 1024,
+        upload_budget: notarium::http::upload_budget::DEFAULT_UPLOAD_BUDGET,
     };
     let state = notarium::cli::serve::build_state(&config, std::sync::Arc::new(SystemClock))
         .await
@@ -490,7 +490,7 @@ async fn built_in(cost: u32) -> (axum::Router, tempfile::TempDir) {
         }),
         renew_interval: std::time::Duration::ZERO,
         tls_san: Vec::new(),
-        upload_budget: 256 * 1024 * 1024,
+        upload_budget: notarium::http::upload_budget::DEFAULT_UPLOAD_BUDGET,
     };
     let state = notarium::cli::serve::build_state(&config, std::sync::Arc::new(SystemClock))
         .await

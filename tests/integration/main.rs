@@ -6,6 +6,7 @@
 //! - `update`: client flows that must be accepted;
 //! - `attacks`: every refused update, each leaving the stored state byte-identical;
 //! - `races`: parallel publishes and key requests on a multi-threaded runtime;
+//! - `resources`: the upload budget, and connection slots under a flood of silent sockets;
 //! - `crash`: the real binary killed with SIGKILL in the middle of publishes;
 //! - `ops`: a panic of the SQLite writer, and what `serve` logs at start;
 //! - `storage`: the storage contract on SQLite and on PostgreSQL.
@@ -17,6 +18,7 @@ mod crash;
 mod kit;
 mod ops;
 mod races;
+mod resources;
 mod storage;
 mod update;
 
@@ -120,7 +122,7 @@ impl TestApp {
             auth_users: None,
             renew_interval: std::time::Duration::ZERO,
             tls_san: Vec::new(),
-            upload_budget: 256 * 1024 * 1024,
+            upload_budget: notarium::http::upload_budget::DEFAULT_UPLOAD_BUDGET,
         }
     }
 
