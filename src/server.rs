@@ -1,10 +1,15 @@
 //! Serving the router on a bound listener, over TLS or plain HTTP, with graceful shutdown.
 //!
 //! A connection goes through three stages, each bounded so that sockets which never speak
-//! cannot starve the ones that do: silent (accepted, no byte yet: at most [`MAX_SILENT`], the
-//! oldest closed when more arrive), handshaking (holding one of [`MAX_CONNECTIONS`] slots, with
-//! a shorter deadline when slots run low) and serving (the same slot, until the connection
-//! closes). So at most `MAX_SILENT + MAX_CONNECTIONS` sockets are open at once.
+//! cannot starve the ones that do:
+//! - silent (accepted, no byte yet): at most [`MAX_SILENT`], the oldest closed when more
+//!   arrive, each closed after 10 to 20 s, spread so that a flood opened at once does not close,
+//!   and reconnect, at once;
+//! - handshaking: holding one of [`MAX_CONNECTIONS`] slots, with a shorter deadline when slots
+//!   run low;
+//! - serving: the same slot, until the connection closes.
+//!
+//! So at most `MAX_SILENT + MAX_CONNECTIONS` sockets are open at once.
 
 mod silent;
 
@@ -150,8 +155,8 @@ impl Connection {
     /// Waits, as a silent socket that may be evicted, for the first byte and then for a
     /// connection slot; `None` if the socket is evicted, times out or shutdown begins.
     async fn admit(&self, stream: &TcpStream, started: Instant) -> Option<OwnedSemaphorePermit> {
-        let (_place, mut evicted) = self.silent.admit();
-        let deadline = started + HANDSHAKE_TIMEOUT;
+        let (place, mut evicted) = self.silent.admit();
+        let deadline = started + HANDSHAKE_TIMEOUT + place.spread(HANDSHAKE_TIMEOUT);
         let first_byte_then_slot = async {
             stream.readable().await.ok()?;
             Arc::clone(&self.connections).acquire_owned().await.ok()

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -78,6 +79,16 @@ impl Silent {
     }
 }
 
+impl Place {
+    /// A share of `max` that differs between sockets admitted together (a multiplicative hash
+    /// of the admission order), so that a flood opened at once does not time out at once and
+    /// reconnect in one wave that fills the accept queue in front of real clients.
+    pub(super) fn spread(&self, max: Duration) -> Duration {
+        let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(1);
+        Duration::from_millis((self.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % max_ms)
+    }
+}
+
 impl Drop for Place {
     fn drop(&mut self) {
         self.silent.lock().senders.remove(&self.id);
@@ -101,5 +112,23 @@ mod tests {
         assert_eq!(silent.len(), 1, "a place is given up when dropped");
         assert!(silent.evict_oldest());
         assert_eq!(silent.len(), 0);
+    }
+
+    #[test]
+    fn sockets_admitted_together_time_out_apart() {
+        let silent = Silent::new(1000);
+        let max = Duration::from_secs(10);
+        let places: Vec<_> = (0..1000).map(|_| silent.admit().0).collect();
+        let mut seconds = [0usize; 10];
+        for place in &places {
+            let spread = place.spread(max);
+            assert!(spread < max);
+            seconds[usize::try_from(spread.as_secs()).expect("small")] += 1;
+        }
+        // Each second of the spread gets about a tenth of them, none a wave.
+        assert!(
+            seconds.iter().all(|&n| (50..=150).contains(&n)),
+            "{seconds:?}"
+        );
     }
 }
