@@ -158,7 +158,14 @@ impl Connection {
         let (place, mut evicted) = self.silent.admit();
         let deadline = started + HANDSHAKE_TIMEOUT + place.spread(HANDSHAKE_TIMEOUT);
         let first_byte_then_slot = async {
-            stream.readable().await.ok()?;
+            // `peek`, not `readable`: readiness may be reported for a socket with nothing to
+            // read (it is, for every socket, when it is registered), which would let a silent
+            // socket take a slot. `peek` waits for a byte that is really there, or the close.
+            let mut first = [0u8; 1];
+            match stream.peek(&mut first).await {
+                Ok(n) if n > 0 => {}
+                _ => return None,
+            }
             Arc::clone(&self.connections).acquire_owned().await.ok()
         };
         tokio::select! {

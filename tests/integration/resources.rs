@@ -211,3 +211,58 @@ async fn a_real_client_is_served_while_thousands_of_sockets_stay_silent() {
     let _ = stop.send(());
     let _ = server.await;
 }
+
+/// Over plain HTTP a silent socket that took a slot would keep it until the request head
+/// deadline (10 s), with no TLS handshake deadline to cut it short: the sharpest form of the
+/// check above. Readiness is reported for every socket when it is registered, so waiting for
+/// "readable" let each silent socket take a slot; the server must wait for a real first byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sockets_take_no_slot_over_plain_http() {
+    assert!(
+        open_files_limit() >= 2 * FLOOD + 1000,
+        "this test needs `ulimit -n` of at least {}",
+        2 * FLOOD + 1000
+    );
+    let app = TestApp::new().await;
+    let listener = notarium::server::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(notarium::server::serve(
+        listener,
+        app.router.clone(),
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let health = || async move {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        tcp.write_all(
+            b"GET /_notary_server/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .expect("write");
+        let mut response = Vec::new();
+        let _ = tcp.read_to_end(&mut response).await;
+        String::from_utf8_lossy(&response)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(health().await.contains(" 200 "));
+    let mut silent = Vec::with_capacity(FLOOD);
+    for _ in 0..FLOOD {
+        silent.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let status = tokio::time::timeout(Duration::from_secs(5), health())
+            .await
+            .expect("a real client is answered while the silent sockets are open");
+        assert!(status.contains(" 200 "), "{status}");
+    }
+    drop(silent);
+    let _ = stop.send(());
+    let _ = server.await;
+}
