@@ -129,21 +129,17 @@ fn open_files_limit() -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// One TLS connection and `GET /_notary_server/health`; the status line.
-async fn health_over_tls(
-    addr: std::net::SocketAddr,
-    connector: &tokio_rustls::TlsConnector,
-) -> String {
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
-    tls.write_all(
-        b"GET /_notary_server/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-    )
-    .await
-    .expect("write");
+const HEALTH: &[u8] =
+    b"GET /_notary_server/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+
+/// Sends `GET /_notary_server/health` on `io` and answers the status line.
+async fn health<I>(mut io: I) -> String
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    io.write_all(HEALTH).await.expect("write");
     let mut response = Vec::new();
-    let _ = tls.read_to_end(&mut response).await;
+    let _ = io.read_to_end(&mut response).await;
     String::from_utf8_lossy(&response)
         .lines()
         .next()
@@ -151,13 +147,68 @@ async fn health_over_tls(
         .to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_client_is_served_while_thousands_of_sockets_stay_silent() {
+/// One TLS connection and `GET /_notary_server/health`; the status line.
+async fn health_over_tls(
+    addr: std::net::SocketAddr,
+    connector: &tokio_rustls::TlsConnector,
+) -> String {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    health(connector.connect(name, tcp).await.expect("TLS handshake")).await
+}
+
+/// Serves `app` on a fresh loopback listener until the sender is used or dropped.
+fn start(
+    app: &TestApp,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     assert!(
         open_files_limit() >= 2 * FLOOD + 1000,
         "this test needs `ulimit -n` of at least {}",
         2 * FLOOD + 1000
     );
+    let listener = notarium::server::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(notarium::server::serve(
+        listener,
+        app.router.clone(),
+        tls,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (addr, stop, server)
+}
+
+/// Opens [`FLOOD`] sockets that never speak, then checks that `request` is answered 200 three
+/// times while they stay open. With every slot held by a socket that never speaks, a real
+/// client waited for one of them to time out (10 s); 5 s is a generous bound on loopback.
+async fn answered_through_a_flood<F, Fut>(addr: std::net::SocketAddr, request: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = String>,
+{
+    assert!(request().await.contains(" 200 "));
+    let mut silent = Vec::with_capacity(FLOOD);
+    for _ in 0..FLOOD {
+        silent.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let status = tokio::time::timeout(Duration::from_secs(5), request())
+            .await
+            .expect("a real client is answered while the silent sockets are open");
+        assert!(status.contains(" 200 "), "{status}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_client_is_served_while_thousands_of_sockets_stay_silent() {
     let app = TestApp::new().await;
     let kek = notarium::signing::Kek::from_base64(
         &base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
@@ -166,17 +217,7 @@ async fn a_real_client_is_served_while_thousands_of_sockets_stay_silent() {
     let names = notarium::tls::certificate_names(&[]);
     let (ca, _) = notarium::tls::LocalCa::ensure(app.dir.path(), &names, &kek).expect("local CA");
     let tls = notarium::tls::server_config(&ca.server_cert, &ca.server_key).expect("TLS");
-    let listener = notarium::server::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(notarium::server::serve(
-        listener,
-        app.router.clone(),
-        Some(tls),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (addr, stop, server) = start(&app, Some(tls));
 
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(&ca.ca_cert).expect("CA file");
@@ -191,23 +232,7 @@ async fn a_real_client_is_served_while_thousands_of_sockets_stay_silent() {
     .with_root_certificates(roots)
     .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    assert!(health_over_tls(addr, &connector).await.contains(" 200 "));
-
-    let mut silent = Vec::with_capacity(FLOOD);
-    for _ in 0..FLOOD {
-        silent.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // With every slot held by a socket that never speaks, a real client waited for one of
-    // them to time out (10 s). 5 s is a generous bound for a loopback request.
-    for _ in 0..3 {
-        let status =
-            tokio::time::timeout(Duration::from_secs(5), health_over_tls(addr, &connector))
-                .await
-                .expect("a real client is answered while the silent sockets are open");
-        assert!(status.contains(" 200 "), "{status}");
-    }
-    drop(silent);
+    answered_through_a_flood(addr, || health_over_tls(addr, &connector)).await;
     let _ = stop.send(());
     let _ = server.await;
 }
@@ -218,51 +243,12 @@ async fn a_real_client_is_served_while_thousands_of_sockets_stay_silent() {
 /// "readable" let each silent socket take a slot; the server must wait for a real first byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_sockets_take_no_slot_over_plain_http() {
-    assert!(
-        open_files_limit() >= 2 * FLOOD + 1000,
-        "this test needs `ulimit -n` of at least {}",
-        2 * FLOOD + 1000
-    );
     let app = TestApp::new().await;
-    let listener = notarium::server::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(notarium::server::serve(
-        listener,
-        app.router.clone(),
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let health = || async move {
-        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        tcp.write_all(
-            b"GET /_notary_server/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-        )
-        .await
-        .expect("write");
-        let mut response = Vec::new();
-        let _ = tcp.read_to_end(&mut response).await;
-        String::from_utf8_lossy(&response)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_owned()
-    };
-    assert!(health().await.contains(" 200 "));
-    let mut silent = Vec::with_capacity(FLOOD);
-    for _ in 0..FLOOD {
-        silent.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for _ in 0..3 {
-        let status = tokio::time::timeout(Duration::from_secs(5), health())
-            .await
-            .expect("a real client is answered while the silent sockets are open");
-        assert!(status.contains(" 200 "), "{status}");
-    }
-    drop(silent);
+    let (addr, stop, server) = start(&app, None);
+    answered_through_a_flood(addr, || async move {
+        health(tokio::net::TcpStream::connect(addr).await.expect("connect")).await
+    })
+    .await;
     let _ = stop.send(());
     let _ = server.await;
 }
