@@ -7,8 +7,7 @@ use base64::Engine as _;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use notarium::auth::token::libtrust_key_id;
 use notarium::clock::SystemClock;
-use notarium::config::{Config, KekSource, LogFormat, Transport};
-use notarium::http::CacheConfig;
+use notarium::config::Config;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use serde_json::json;
 
@@ -102,19 +101,9 @@ async fn app(bundle: &str) -> (axum::Router, tempfile::TempDir) {
     )
     .expect("auth config");
     let config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().to_owned(),
-        database_url: format!("sqlite://{}", dir.path().join("test.db").display()),
-        pool: notarium::storage::PoolSettings::default(),
-        transport: Transport::Plain,
-        kek: KekSource::Inline(base64::engine::general_purpose::STANDARD.encode([9u8; 32])),
-        log_format: LogFormat::Human,
-        cache: CacheConfig::default(),
         auth: Some(std::sync::Arc::new(auth)),
         auth_users: None,
-        renew_interval: std::time::Duration::ZERO,
-        tls_san: Vec::new(),
-        upload_budget: notarium::http::upload_budget::DEFAULT_UPLOAD_BUDGET,
+        ..crate::TestApp::config_on(dir.path())
     };
     let state = notarium::cli::serve::build_state(&config, std::sync::Arc::new(SystemClock))
         .await
@@ -473,14 +462,6 @@ async fn built_in(cost: u32) -> (axum::Router, tempfile::TempDir) {
     let hash = bcrypt::hash("s3cret", cost).expect("hash");
     std::fs::write(&users, format!("alice:{hash}\n")).expect("users");
     let config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.path().to_owned(),
-        database_url: format!("sqlite://{}", dir.path().join("test.db").display()),
-        pool: notarium::storage::PoolSettings::default(),
-        transport: Transport::Plain,
-        kek: KekSource::Inline(base64::engine::general_purpose::STANDARD.encode([9u8; 32])),
-        log_format: LogFormat::Human,
-        cache: CacheConfig::default(),
         auth: None,
         auth_users: Some(notarium::config::BuiltInAuth {
             users,
@@ -488,9 +469,7 @@ async fn built_in(cost: u32) -> (axum::Router, tempfile::TempDir) {
             service: SERVICE.to_owned(),
             issuer: ISSUER.to_owned(),
         }),
-        renew_interval: std::time::Duration::ZERO,
-        tls_san: Vec::new(),
-        upload_budget: notarium::http::upload_budget::DEFAULT_UPLOAD_BUDGET,
+        ..crate::TestApp::config_on(dir.path())
     };
     let state = notarium::cli::serve::build_state(&config, std::sync::Arc::new(SystemClock))
         .await

@@ -108,7 +108,9 @@ impl TestApp {
         notarium::router(state)
     }
 
-    fn config_on(dir: &std::path::Path) -> Config {
+    /// The configuration every in-process test app starts from: SQLite in `dir`, plain HTTP,
+    /// a fixed KEK, no authentication.
+    pub fn config_on(dir: &std::path::Path) -> Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.to_owned(),
