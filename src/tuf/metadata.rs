@@ -142,6 +142,9 @@ pub fn parse<T: RoleType + DeserializeOwned>(bytes: &[u8]) -> Result<Signed<T>, 
         });
     }
     let canonical = cjson::encode(signed)?;
+    // The tree is as large as the typed parse below (about eight times the text for a targets
+    // file of many entries): holding both at once would double the peak of a large update.
+    drop(document);
     let envelope: Envelope<T> =
         serde_json::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))?;
     Ok(Signed {
