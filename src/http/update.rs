@@ -21,6 +21,7 @@ use super::error::ApiError;
 use super::upload_budget::{Reservation, UploadBudget};
 use super::AppState;
 use crate::gun::Gun;
+use crate::service::ServiceError;
 use crate::tuf::cjson;
 use crate::tuf::role::RoleName;
 
@@ -132,6 +133,12 @@ async fn read_body(
     Ok((Bytes::from(buffer), reservation))
 }
 
+/// Bodies larger than this are split and checked on the blocking pool, as validation is: the
+/// envelope check parses each part whole, which for a large targets file takes long enough to
+/// stall the async worker and every read it serves. Smaller ones stay inline, where the hand-off
+/// would cost more than the work.
+const INLINE_PARTS_MAX: usize = 64 << 10;
+
 /// Splits the body into role → bytes, checking each part's name, size and envelope shape.
 async fn parts(content_type: &str, body: Bytes) -> Result<BTreeMap<RoleName, Bytes>, ApiError> {
     let boundary = multer::parse_boundary(content_type).map_err(|_| {
@@ -222,7 +229,14 @@ pub(super) async fn update_tuf(
     // Held until the update is answered: parsing and validation use memory in proportion.
     let (body, _reservation) =
         read_body(&state.uploads, &headers, body, state.limits.max_body).await?;
-    let uploads = parts(&content_type, body).await?;
+    let uploads = if body.len() > INLINE_PARTS_MAX {
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || runtime.block_on(parts(&content_type, body)))
+            .await
+            .map_err(|e| ApiError::from(ServiceError::Task(e).in_update()))??
+    } else {
+        parts(&content_type, body).await?
+    };
     state.repos.update(gun, uploads).await?;
     Ok(().into_response())
 }
