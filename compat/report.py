@@ -38,6 +38,8 @@ def load(path):
             cmd = re.sub(r"notary -s \$URL --tlscacert ca\.crt", "notary", cmd)
             cmd = re.sub(r"\S*/python3(\.\d+)?(?=\s)", "python3", cmd)
             cmd = re.sub(r"\S*/(compat/lib/)", r"\1", cmd)
+            # The binary by name, wherever it was built.
+            cmd = re.sub(r"\S*/notarium(?=\s|$)", "notarium", cmd)
             # race.py TIMEOUT PROMPT VAR ANSWER CLIENT -- RACER: show the two commands only.
             cmd = re.sub(r"python3 compat/lib/race\.py \d+ .*?_PASSPHRASE compat \w+ pass ",
                          "race.py: ", cmd)
