@@ -176,19 +176,9 @@ impl LocalCa {
     /// and renamed: a failure leaves the key sealed under `old`.
     pub fn reseal(data_dir: &Path, old: &Kek, new: &Kek) -> anyhow::Result<bool> {
         let files = LocalCa::in_dir(data_dir);
-        let sealed = match std::fs::read(&files.ca_key) {
-            Ok(sealed) => sealed,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => {
-                return Err(e).with_context(|| format!("could not read {}", files.ca_key.display()))
-            }
+        let Some(der) = files.open_ca_key(old)? else {
+            return Ok(false);
         };
-        let der = old.open(&sealed, CA_KEY_AAD).with_context(|| {
-            format!(
-                "{} does not open with the current key-encryption key",
-                files.ca_key.display()
-            )
-        })?;
         let resealed = new
             .seal(&der, CA_KEY_AAD)
             .context("could not seal the local CA key")?;
@@ -235,16 +225,12 @@ impl LocalCa {
             .collect())
     }
 
-    /// A new server certificate for `names`, signed by the kept CA key for the same server key.
-    /// Written to a temporary file and renamed over the old one: never half-written.
-    fn reissue(&self, names: &[String], kek: &Kek) -> anyhow::Result<()> {
+    /// The kept CA key opened with `kek`; `None` when no key was kept (a CA made before keys
+    /// were kept, or no local CA at all).
+    fn open_ca_key(&self, kek: &Kek) -> anyhow::Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
         let sealed = match std::fs::read(&self.ca_key) {
             Ok(sealed) => sealed,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
-                "the CA's key was not kept (the CA was made by an older version); remove {} \
-                 to make a new CA, which clients must then trust instead",
-                self.ca_cert.parent().unwrap_or(&self.ca_cert).display()
-            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
                 return Err(e).with_context(|| format!("could not read {}", self.ca_key.display()))
             }
@@ -255,6 +241,19 @@ impl LocalCa {
                 self.ca_key.display()
             )
         })?;
+        Ok(Some(der))
+    }
+
+    /// A new server certificate for `names`, signed by the kept CA key for the same server key.
+    /// Written to a temporary file and renamed over the old one: never half-written.
+    fn reissue(&self, names: &[String], kek: &Kek) -> anyhow::Result<()> {
+        let Some(der) = self.open_ca_key(kek)? else {
+            anyhow::bail!(
+                "the CA's key was not kept (the CA was made by an older version); remove {} \
+                 to make a new CA, which clients must then trust instead",
+                self.ca_cert.parent().unwrap_or(&self.ca_cert).display()
+            );
+        };
         let ca_key = KeyPair::try_from(der.as_slice()).context("the sealed CA key is unusable")?;
         let ca_pem = std::fs::read_to_string(&self.ca_cert)
             .with_context(|| format!("could not read {}", self.ca_cert.display()))?;

@@ -144,5 +144,24 @@ fn role_keys<'a>(root: &'a Root, role: &str) -> &'a [KeyId] {
     root.roles.get(role).map_or(&[], |r| r.keyids.as_slice())
 }
 
+/// Checks `signed` against the keys and threshold `root` lists for the top-level `role`.
+fn verify_by_root<T>(
+    signed: &crate::tuf::metadata::Signed<T>,
+    role: &str,
+    root: &Root,
+) -> Result<(), crate::tuf::Error> {
+    let threshold = root.roles.get(role).map_or(1, |k| k.threshold);
+    crate::tuf::verify::verify_threshold(signed, role, &root.keys, role_keys(root, role), threshold)
+}
+
+/// The key IDs `root` lists for the top-level `role` whose private keys the server holds.
+fn held_role_keys(root: &Root, role: &str, held: &BTreeSet<KeyId>) -> Vec<KeyId> {
+    role_keys(root, role)
+        .iter()
+        .filter(|id| held.contains(*id))
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

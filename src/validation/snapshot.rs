@@ -10,11 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::{role_keys, Current, ErrorKind, GeneratedSnapshot, HeldKeys, Loaded, ValidationError};
-use crate::tuf::key::KeyId;
+use super::{
+    held_role_keys, verify_by_root, Current, ErrorKind, GeneratedSnapshot, HeldKeys, Loaded,
+    ValidationError,
+};
 use crate::tuf::metadata::{self, FileMeta, Root, Signed, Snapshot, Targets};
 use crate::tuf::role::RoleName;
-use crate::tuf::verify::verify_threshold;
 
 fn bad(msg: String) -> ValidationError {
     ValidationError::new(ErrorKind::BadSnapshot, msg)
@@ -51,16 +52,7 @@ pub(super) fn check_snapshot(
     now: DateTime<Utc>,
 ) -> Result<Signed<Snapshot>, ValidationError> {
     let snapshot: Signed<Snapshot> = metadata::parse(bytes).map_err(|e| bad(e.to_string()))?;
-    let r = &root.signed.signed;
-    let threshold = r.roles.get("snapshot").map_or(1, |k| k.threshold);
-    verify_threshold(
-        &snapshot,
-        "snapshot",
-        &r.keys,
-        role_keys(r, "snapshot"),
-        threshold,
-    )
-    .map_err(|e| bad(e.to_string()))?;
+    verify_by_root(&snapshot, "snapshot", &root.signed.signed).map_err(|e| bad(e.to_string()))?;
     snapshot
         .signed
         .check_structure()
@@ -118,11 +110,7 @@ pub(super) fn plan_snapshot(
     updated: &BTreeSet<RoleName>,
     held: &HeldKeys,
 ) -> Result<GeneratedSnapshot, ValidationError> {
-    let keys: Vec<KeyId> = role_keys(&root.signed.signed, "snapshot")
-        .iter()
-        .filter(|id| held.snapshot.contains(*id))
-        .cloned()
-        .collect();
+    let keys = held_role_keys(&root.signed.signed, "snapshot", &held.snapshot);
     if keys.is_empty() {
         return Err(ValidationError::hierarchy(
             "no snapshot was included in update and server does not hold current snapshot key \

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::{role_keys, Current, ErrorKind, Loaded, ValidationError};
+use super::{verify_by_root, Current, ErrorKind, Loaded, ValidationError};
 use crate::tuf::cert;
 use crate::tuf::metadata::{self, Root, Signed, Targets};
 use crate::tuf::role::RoleName;
@@ -65,16 +65,8 @@ pub(super) fn check_targets(
             check_delegation(role, &parent, &targets, current, uploaded_and_parents)?;
         }
         None => {
-            let r = &root.signed.signed;
-            let threshold = r.roles.get("targets").map_or(1, |k| k.threshold);
-            verify_threshold(
-                &targets,
-                "targets",
-                &r.keys,
-                role_keys(r, "targets"),
-                threshold,
-            )
-            .map_err(|e| bad(e.to_string()))?;
+            verify_by_root(&targets, "targets", &root.signed.signed)
+                .map_err(|e| bad(e.to_string()))?;
         }
     }
     if targets.signed.expires.at() < now {

@@ -1,7 +1,8 @@
 //! Step 5: the timestamp the server signs for every accepted update.
 
-use super::{role_keys, Current, ErrorKind, GeneratedTimestamp, HeldKeys, Loaded, ValidationError};
-use crate::tuf::key::KeyId;
+use super::{
+    held_role_keys, Current, ErrorKind, GeneratedTimestamp, HeldKeys, Loaded, ValidationError,
+};
 use crate::tuf::metadata::Root;
 
 /// The next timestamp, signed with the held keys `root` lists for the timestamp role.
@@ -10,11 +11,7 @@ pub(super) fn plan_timestamp(
     current: &Current,
     held: &HeldKeys,
 ) -> Result<GeneratedTimestamp, ValidationError> {
-    let keys: Vec<KeyId> = role_keys(&root.signed.signed, "timestamp")
-        .iter()
-        .filter(|id| held.timestamp.contains(*id))
-        .cloned()
-        .collect();
+    let keys = held_role_keys(&root.signed.signed, "timestamp", &held.timestamp);
     if keys.is_empty() {
         return Err(ValidationError::new(
             ErrorKind::BadRoot,
