@@ -11,6 +11,8 @@ pub mod config;
 pub mod gun;
 pub mod http;
 pub mod import;
+pub mod policy;
+pub mod remote;
 pub mod report;
 pub mod server;
 pub mod service;

@@ -147,6 +147,45 @@ impl PublicKey {
     pub fn verifying_material(&self) -> Result<Vec<u8>, Error> {
         algorithms::material(self.keytype, &self.public)
     }
+
+    /// The ID notary calls canonical: that of the bare key, for a certificate key the key
+    /// inside its (first) certificate. `notary key list` prints it for root keys, while root
+    /// metadata lists the certificate's ID; a pin may name either.
+    pub fn canonical_id(&self) -> Result<KeyId, Error> {
+        let bare = match self.keytype {
+            KeyType::EcdsaX509 => KeyType::Ecdsa,
+            KeyType::RsaX509 => KeyType::Rsa,
+            _ => return Ok(self.id()),
+        };
+        Ok(PublicKey::new(bare, algorithms::spki_der(self.keytype, &self.public)?).id())
+    }
+
+    /// A key from PEM text, as an operator hands one over to pin: a `CERTIFICATE` block (the
+    /// first, as `ecdsa-x509`/`rsa-x509`) or a `PUBLIC KEY` block (as `ecdsa`/`rsa`). Compare
+    /// pins by [`PublicKey::verifying_material`], which ignores the wrapping.
+    pub fn from_pem(text: &[u8]) -> Result<PublicKey, Error> {
+        let block = crate::tuf::pem::first_block(text)
+            .ok_or_else(|| Error::InvalidKey("no PEM block found".to_owned()))?;
+        let (x509, der) = match block.label.as_str() {
+            "CERTIFICATE" => (true, block.der.clone()),
+            "PUBLIC KEY" => (false, block.der.clone()),
+            other => {
+                return Err(Error::InvalidKey(format!(
+                    "a PEM {} block is neither a CERTIFICATE nor a PUBLIC KEY",
+                    excerpt(other)
+                )))
+            }
+        };
+        let keytype = algorithms::keytype_of(&der, x509)?;
+        let public = if x509 {
+            crate::tuf::pem::encode("CERTIFICATE", &block.der).into_bytes()
+        } else {
+            der
+        };
+        let key = PublicKey::new(keytype, public);
+        key.verifying_material()?;
+        Ok(key)
+    }
 }
 
 /// `sha256` of `{"keytype":…,"keyval":{"private":null,"public":…}}` in canonical JSON.

@@ -64,6 +64,12 @@ impl RoleName {
         RoleName("targets".to_owned())
     }
 
+    /// `targets/releases`: the delegation `docker trust` signs into, and that a content-trust
+    /// pull reads before `targets`.
+    pub fn releases() -> RoleName {
+        RoleName("targets/releases".to_owned())
+    }
+
     /// `snapshot`.
     pub fn snapshot() -> RoleName {
         RoleName("snapshot".to_owned())

@@ -33,6 +33,18 @@ pub fn verify_threshold<T>(
     keyids: &[KeyId],
     threshold: u32,
 ) -> Result<(), Error> {
+    valid_signers(signed, role, keys, keyids, threshold).map(drop)
+}
+
+/// [`verify_threshold`], answering which keys' signatures counted (one ID per distinct key, in
+/// signature order): what a verifier reports as "signed by", and checks pins against.
+pub fn valid_signers<T>(
+    signed: &Signed<T>,
+    role: &str,
+    keys: &BTreeMap<KeyId, PublicKey>,
+    keyids: &[KeyId],
+    threshold: u32,
+) -> Result<Vec<KeyId>, Error> {
     if signed.signatures.is_empty() {
         return Err(Error::NoSignatures);
     }
@@ -50,6 +62,7 @@ pub fn verify_threshold<T>(
     }
     let mut tried: BTreeSet<&KeyId> = BTreeSet::new();
     let mut valid_material: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let mut counted = Vec::new();
     for sig in &signed.signatures {
         if !keyids.contains(&sig.keyid) {
             continue;
@@ -76,7 +89,9 @@ pub fn verify_threshold<T>(
         let Ok(material) = key.verifying_material() else {
             continue;
         };
-        valid_material.insert(material);
+        if valid_material.insert(material) {
+            counted.push(sig.keyid.clone());
+        }
     }
     let valid = valid_material.len();
     if valid < threshold as usize {
@@ -86,7 +101,7 @@ pub fn verify_threshold<T>(
             threshold,
         });
     }
-    Ok(())
+    Ok(counted)
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ pub(super) fn material(keytype: KeyType, public: &[u8]) -> Result<Vec<u8>, Error
 /// The SubjectPublicKeyInfo DER of an ECDSA/RSA key: the bytes themselves for bare keys, the
 /// subject key of the first PEM certificate for `-x509` keys (as Go's `pem.Decode` +
 /// `x509.ParseCertificate` do).
-fn spki_der(keytype: KeyType, public: &[u8]) -> Result<Vec<u8>, Error> {
+pub(super) fn spki_der(keytype: KeyType, public: &[u8]) -> Result<Vec<u8>, Error> {
     if !keytype.is_x509() {
         return Ok(public.to_vec());
     }
@@ -104,6 +104,23 @@ fn spki_der(keytype: KeyType, public: &[u8]) -> Result<Vec<u8>, Error> {
         .ok_or_else(|| invalid_key("certificate key holds no PEM block"))?;
     let cert = parse_certificate(&block.der)?;
     Ok(cert.public_key().raw.to_vec())
+}
+
+/// The key type of a certificate (`x509`) or a SubjectPublicKeyInfo, both DER: ECDSA or RSA.
+pub(super) fn keytype_of(der: &[u8], x509: bool) -> Result<KeyType, Error> {
+    let spki = if x509 {
+        parse_certificate(der)?.public_key().raw.to_vec()
+    } else {
+        der.to_vec()
+    };
+    let oid = parse_spki(&spki)?.algorithm.algorithm.to_id_string();
+    match (oid.as_str(), x509) {
+        (OID_EC_PUBLIC_KEY, true) => Ok(KeyType::EcdsaX509),
+        (OID_EC_PUBLIC_KEY, false) => Ok(KeyType::Ecdsa),
+        (OID_RSA, true) => Ok(KeyType::RsaX509),
+        (OID_RSA, false) => Ok(KeyType::Rsa),
+        _ => Err(invalid_key("only ECDSA and RSA keys can be pinned")),
+    }
 }
 
 /// Parses a DER SubjectPublicKeyInfo with nothing after it.

@@ -1,0 +1,1 @@
+//! Anchored globs over normalised repository names.

@@ -1,0 +1,597 @@
+//! A repository's trust data, verified as the notary client verifies it: the root chain from
+//! a trusted anchor, then timestamp → snapshot → targets → delegations, each signed to its
+//! threshold, listed by hash and length, unexpired, and never older than what was seen before.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::tuf::cert::{self, ExpiryCheck};
+use crate::tuf::key::{KeyId, PublicKey};
+use crate::tuf::metadata::{
+    self, Expires, FileMeta, RoleType, Root, Signed, Snapshot, Targets, Timestamp,
+};
+use crate::tuf::role::RoleName;
+use crate::tuf::verify::valid_signers;
+
+use super::rules::{RootTrust, Rule};
+
+/// The files of one repository as a trust source read them. Nothing here is trusted yet.
+#[derive(Debug, Clone, Default)]
+pub struct TrustData {
+    /// Root files in ascending version order; the last is the newest the source serves. A
+    /// source with a remembered root sends the versions after it; a first read sends all.
+    pub roots: Vec<Bytes>,
+    /// `timestamp.json`.
+    pub timestamp: Bytes,
+    /// The snapshot the timestamp lists.
+    pub snapshot: Bytes,
+    /// Top-level `targets`, as the snapshot lists it.
+    pub targets: Bytes,
+    /// The delegations the rule needs (see [`needed_roles`]), as the snapshot lists them; a
+    /// role the snapshot does not list is absent.
+    pub delegations: BTreeMap<RoleName, Bytes>,
+}
+
+/// What a verifier remembers of a repository between decisions: the last trusted root (the
+/// anchor for trust on first use and for rotations) and the highest version seen of each role.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Seen {
+    /// The bytes of the last trusted root, base64 in the persisted form.
+    #[serde(default, with = "b64_opt")]
+    pub root: Option<Vec<u8>>,
+    /// Role name → the highest version trusted so far.
+    #[serde(default)]
+    pub versions: BTreeMap<String, u64>,
+    /// Key IDs (listed and canonical) of the keys that signed a trusted root of this chain: a
+    /// root pin is met by any of them, so a pinned key keeps its word across rotations.
+    #[serde(default)]
+    pub root_signers: Vec<String>,
+}
+
+/// A repository's trust data after verification.
+#[derive(Debug, Clone)]
+pub struct Trusted {
+    /// The trusted root.
+    pub root: Root,
+    /// `targets` and the verified delegations, with what a verdict needs to know of each.
+    pub roles: BTreeMap<RoleName, TrustedRole>,
+    /// Delegations that were given but did not verify, and why.
+    pub untrusted: BTreeMap<RoleName, String>,
+    /// The earliest expiry of the root, timestamp, snapshot and every role in `roles`.
+    pub expires: DateTime<Utc>,
+    /// What to remember for the next decision.
+    pub seen: Seen,
+}
+
+/// A verified targets role.
+#[derive(Debug, Clone)]
+pub struct TrustedRole {
+    /// Its content.
+    pub targets: Targets,
+    /// The key IDs whose signatures counted toward its threshold.
+    pub signed_by: Vec<String>,
+    /// The path prefixes it may sign for, from its chain of delegations; `None`: all (targets).
+    pub paths: Option<Vec<String>>,
+}
+
+/// Why trust data was not trusted; shown to people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
+/// The delegations a rule needs, parents first: `targets/releases` for Docker's pull rule,
+/// else each signer's role and the roles that delegate to it.
+pub fn needed_roles(rule: &Rule) -> Vec<RoleName> {
+    let mut roles = BTreeSet::new();
+    if rule.signers.is_empty() {
+        roles.insert(RoleName::releases());
+    }
+    for signer in &rule.signers {
+        let mut role = Some(signer.role.clone());
+        while let Some(r) = role {
+            if r == RoleName::targets() {
+                break;
+            }
+            role = r.parent();
+            roles.insert(r);
+        }
+    }
+    let mut roles: Vec<RoleName> = roles.into_iter().collect();
+    roles.sort_by(|a, b| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
+    roles
+}
+
+/// The most root versions one chain may hold; a longer history is refused rather than walked.
+pub const MAX_ROOT_CHAIN: usize = 256;
+/// The most root-signing keys remembered per repository (see [`Seen::root_signers`]).
+const MAX_REMEMBERED_SIGNERS: usize = 64;
+
+fn refuse(msg: impl Into<String>) -> Refusal {
+    Refusal(msg.into())
+}
+
+/// Verifies `data` for the repository `gun` from the root anchor `root` pins (or, with trust on
+/// first use, the first root), continuing from what `seen` remembers, at `now`.
+pub fn verify(
+    gun: &str,
+    root_trust: &RootTrust,
+    data: &TrustData,
+    seen: &Seen,
+    now: DateTime<Utc>,
+) -> Result<Trusted, Refusal> {
+    let mut next = seen.clone();
+    let (root, root_bytes) = verify_roots(gun, root_trust, data, seen, &mut next, now)?;
+    let mut expires = root.expires.at();
+
+    // The timestamp, then the snapshot it lists, then what the snapshot lists.
+    let timestamp: Signed<Timestamp> = parse_role("timestamp", &data.timestamp)?;
+    by_root(&timestamp, "timestamp", &root)?;
+    timestamp
+        .signed
+        .check_structure()
+        .map_err(|e| refuse(format!("timestamp: {e}")))?;
+    fresh("timestamp", timestamp.signed.version, &timestamp.signed.expires, seen, now)?;
+    expires = expires.min(timestamp.signed.expires.at());
+    next.versions.insert("timestamp".into(), timestamp.signed.version);
+
+    listed_by(&timestamp.signed.meta, "timestamp", "snapshot", &data.snapshot)?;
+    let snapshot: Signed<Snapshot> = parse_role("snapshot", &data.snapshot)?;
+    by_root(&snapshot, "snapshot", &root)?;
+    snapshot
+        .signed
+        .check_structure()
+        .map_err(|e| refuse(format!("snapshot: {e}")))?;
+    fresh("snapshot", snapshot.signed.version, &snapshot.signed.expires, seen, now)?;
+    expires = expires.min(snapshot.signed.expires.at());
+    next.versions.insert("snapshot".into(), snapshot.signed.version);
+    listed_by(&snapshot.signed.meta, "snapshot", "root", &root_bytes)?;
+
+    listed_by(&snapshot.signed.meta, "snapshot", "targets", &data.targets)?;
+    let targets: Signed<Targets> = parse_role("targets", &data.targets)?;
+    let signed_by = by_root(&targets, "targets", &root)?;
+    targets
+        .signed
+        .check_structure(&RoleName::targets())
+        .map_err(|e| refuse(format!("targets: {e}")))?;
+    fresh("targets", targets.signed.version, &targets.signed.expires, seen, now)?;
+    expires = expires.min(targets.signed.expires.at());
+    next.versions.insert("targets".into(), targets.signed.version);
+
+    let mut roles = BTreeMap::new();
+    roles.insert(
+        RoleName::targets(),
+        TrustedRole {
+            targets: targets.signed,
+            signed_by: signed_by.iter().map(|k| k.to_string()).collect(),
+            paths: None,
+        },
+    );
+    let mut untrusted = BTreeMap::new();
+    let mut delegations: Vec<(&RoleName, &Bytes)> = data.delegations.iter().collect();
+    delegations.sort_by(|(a, _), (b, _)| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
+    for (name, bytes) in delegations {
+        match verify_delegation(name, bytes, &roles, &snapshot.signed, seen, now) {
+            Ok(role) => {
+                expires = expires.min(role.targets.expires.at());
+                next.versions
+                    .insert(name.to_string(), role.targets.version);
+                roles.insert(name.clone(), role);
+            }
+            Err(why) => {
+                untrusted.insert(name.clone(), why.0);
+            }
+        }
+    }
+    Ok(Trusted {
+        root,
+        roles,
+        untrusted,
+        expires,
+        seen: next,
+    })
+}
+
+fn parse_role<T: RoleType + serde::de::DeserializeOwned>(
+    role: &str,
+    bytes: &[u8],
+) -> Result<Signed<T>, Refusal> {
+    metadata::parse(bytes).map_err(|e| refuse(format!("{role}: {e}")))
+}
+
+/// `signed` is signed to the threshold `root` sets for the top-level `role`.
+fn by_root<T>(signed: &Signed<T>, role: &str, root: &Root) -> Result<Vec<KeyId>, Refusal> {
+    let keys = root.role(role).ok_or_else(|| refuse(format!("the root defines no {role} role")))?;
+    valid_signers(signed, role, &root.keys, &keys.keyids, keys.threshold)
+        .map_err(|e| refuse(format!("{role}: {e}")))
+}
+
+/// `bytes` are the file `parent`'s meta lists for `role`, by hash and length.
+fn listed_by(
+    meta: &BTreeMap<String, FileMeta>,
+    parent: &str,
+    role: &str,
+    bytes: &[u8],
+) -> Result<(), Refusal> {
+    let listed = meta
+        .get(role)
+        .ok_or_else(|| refuse(format!("{parent} does not list {role}")))?;
+    listed
+        .check(bytes, true)
+        .map_err(|e| refuse(format!("{role} does not match what {parent} lists: {e}")))
+}
+
+/// Not expired, and not older than the version seen before (a rollback).
+fn fresh(
+    role: &str,
+    version: u64,
+    expires: &Expires,
+    seen: &Seen,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    if let Some(&before) = seen.versions.get(role) {
+        if version < before {
+            return Err(refuse(format!(
+                "{role} version {version} is older than version {before} seen before: the server rolled back, or someone is replaying old trust data"
+            )));
+        }
+    }
+    if expires.at() <= now {
+        return Err(refuse(format!("{role} expired at {}", expires.as_str())));
+    }
+    Ok(())
+}
+
+/// The root chain: from the remembered root, or from a root a pinned key signed, or (trust on
+/// first use) from the first root given, each next root signed to the threshold of the one
+/// before it and to its own. Answers the newest root and its bytes.
+fn verify_roots(
+    gun: &str,
+    root_trust: &RootTrust,
+    data: &TrustData,
+    seen: &Seen,
+    next: &mut Seen,
+    now: DateTime<Utc>,
+) -> Result<(Root, Bytes), Refusal> {
+    if data.roots.is_empty() {
+        return Err(refuse("the trust server sent no root"));
+    }
+    if data.roots.len() > MAX_ROOT_CHAIN {
+        return Err(refuse(format!(
+            "more than {MAX_ROOT_CHAIN} root versions to walk"
+        )));
+    }
+    let mut chain = Vec::with_capacity(data.roots.len());
+    for bytes in &data.roots {
+        let root: Signed<Root> = parse_role("root", bytes)?;
+        root.signed
+            .check_structure()
+            .map_err(|e| refuse(format!("root version {}: {e}", root.signed.version)))?;
+        chain.push((root, bytes.clone()));
+    }
+    for pair in chain.windows(2) {
+        if pair[1].0.signed.version != pair[0].0.signed.version + 1 {
+            return Err(refuse(format!(
+                "root versions are not consecutive: {} then {}",
+                pair[0].0.signed.version, pair[1].0.signed.version
+            )));
+        }
+    }
+
+    let pinned = !root_trust.key_ids.is_empty() || !root_trust.keys.is_empty();
+    let remembered: Option<Signed<Root>> = match &seen.root {
+        Some(bytes) => Some(parse_role("the remembered root", bytes)?),
+        None => None,
+    };
+    // Where trust starts: the index in `chain` of the first root to accept on the anchor's
+    // word, and the root (outside or inside the chain) that vouches for it.
+    let mut signers: Vec<String> = seen.root_signers.clone();
+    let start: usize;
+    let mut previous: Option<Signed<Root>>;
+    if let Some(anchor) = remembered {
+        let anchor_version = anchor.signed.version;
+        let newest = chain.last().map_or(0, |(r, _)| r.signed.version);
+        if newest < anchor_version {
+            return Err(refuse(format!(
+                "root version {newest} is older than version {anchor_version} trusted before: the server rolled back, or someone is replaying old trust data"
+            )));
+        }
+        if let Some((_, bytes)) = chain.iter().find(|(r, _)| r.signed.version == anchor_version) {
+            if Some(bytes.as_ref()) != seen.root.as_deref() {
+                return Err(refuse(format!(
+                    "root version {anchor_version} differs from the one trusted before"
+                )));
+            }
+        }
+        start = chain
+            .iter()
+            .position(|(r, _)| r.signed.version > anchor_version)
+            .unwrap_or(chain.len());
+        if start < chain.len() && chain[start].0.signed.version != anchor_version + 1 {
+            return Err(refuse(format!(
+                "the root versions after the trusted version {anchor_version} are missing"
+            )));
+        }
+        previous = Some(anchor);
+    } else if pinned {
+        let found = chain.iter().position(|(r, _)| {
+            signed_by_pin(r, gun, root_trust, now).is_some_and(|ids| {
+                signers.extend(ids);
+                true
+            })
+        });
+        let Some(index) = found else {
+            return Err(refuse(format!(
+                "no root of {gun} is signed by a pinned root key (the newest root's keys: {})",
+                root_key_names(&chain[chain.len() - 1].0.signed)
+            )));
+        };
+        start = index + 1;
+        previous = Some(chain[index].0.clone());
+    } else if root_trust.tofu {
+        let first = &chain[0].0;
+        let ids = self_signed(first, gun, now).map_err(|e| {
+            refuse(format!("root version {}: {e}", first.signed.version))
+        })?;
+        signers.extend(ids);
+        start = 1;
+        previous = Some(first.clone());
+    } else {
+        return Err(refuse(format!(
+            "no root key is pinned for {gun} and trust on first use is off"
+        )));
+    }
+
+    for (root, _) in &chain[start..] {
+        let before = previous.as_ref().map(|p| &p.signed);
+        let ids = rotated(before, root, gun, now)?;
+        signers.extend(ids);
+        previous = Some(root.clone());
+    }
+    let Some((newest, newest_bytes)) = chain.pop() else {
+        return Err(refuse("the trust server sent no root"));
+    };
+    // The remembered root may be the newest; the chain then holds it too.
+    let newest = if previous.as_ref().map(|p| p.signed.version) == Some(newest.signed.version) {
+        newest
+    } else {
+        return Err(refuse("the root chain does not reach the newest root"));
+    };
+    if pinned && !pin_in(&signers, root_trust) && seen.root.is_some() {
+        // Remembered from before this rule pinned keys: the pin must have signed some root of
+        // this chain.
+        return Err(refuse(format!(
+            "the trusted root of {gun} was never signed by a pinned root key"
+        )));
+    }
+    // The newest root's certificates must be valid now (notary ignores expired leaves).
+    self_signed(&newest, gun, now)
+        .map_err(|e| refuse(format!("root version {}: {e}", newest.signed.version)))?;
+    fresh("root", newest.signed.version, &newest.signed.expires, seen, now)?;
+    signers.sort();
+    signers.dedup();
+    signers.truncate(MAX_REMEMBERED_SIGNERS);
+    next.root_signers = signers;
+    next.root = Some(newest_bytes.to_vec());
+    next.versions
+        .insert("root".into(), newest.signed.version);
+    Ok((newest.signed, newest_bytes))
+}
+
+/// The root keys of `root` that may sign for `gun`: certificates for the GUN, their validity
+/// checked at `now` or not.
+fn usable_root_keys(
+    root: &Root,
+    gun: &str,
+    now: DateTime<Utc>,
+    expiry: ExpiryCheck,
+) -> BTreeMap<KeyId, PublicKey> {
+    let listed = root.role("root").map_or(&[][..], |r| r.keyids.as_slice());
+    root.keys
+        .iter()
+        .filter(|(id, key)| {
+            listed.contains(id) && cert::usable_root_key(key, gun, now, expiry).is_ok()
+        })
+        .map(|(id, key)| (id.clone(), key.clone()))
+        .collect()
+}
+
+/// `root` is signed to its own threshold by its own usable keys; answers the canonical IDs of
+/// the keys that signed.
+fn self_signed(root: &Signed<Root>, gun: &str, now: DateTime<Utc>) -> Result<Vec<String>, Refusal> {
+    let keys = usable_root_keys(&root.signed, gun, now, ExpiryCheck::Enforce);
+    if keys.is_empty() {
+        return Err(refuse(format!(
+            "no valid root certificate for {gun} (expired, or issued for another name)"
+        )));
+    }
+    let threshold = root.signed.role("root").map_or(1, |r| r.threshold);
+    let listed = root.signed.role("root").map_or(&[][..], |r| r.keyids.as_slice());
+    let ids = valid_signers(root, "root", &keys, listed, threshold)
+        .map_err(|e| refuse(e.to_string()))?;
+    Ok(canonical_ids(&keys, &ids))
+}
+
+/// A rotation: `root` signed to the threshold of `before` (its certificates' expiry not
+/// checked, as notary does) and to its own.
+fn rotated(
+    before: Option<&Root>,
+    root: &Signed<Root>,
+    gun: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, Refusal> {
+    let version = root.signed.version;
+    if let Some(before) = before {
+        let keys = usable_root_keys(before, gun, now, ExpiryCheck::Ignore);
+        let threshold = before.role("root").map_or(1, |r| r.threshold);
+        let listed = before.role("root").map_or(&[][..], |r| r.keyids.as_slice());
+        valid_signers(root, "root", &keys, listed, threshold).map_err(|e| {
+            refuse(format!(
+                "root version {version} is not signed by the keys of version {}: {e}",
+                before.version
+            ))
+        })?;
+    }
+    let keys = usable_root_keys(&root.signed, gun, now, ExpiryCheck::Ignore);
+    let threshold = root.signed.role("root").map_or(1, |r| r.threshold);
+    let listed = root.signed.role("root").map_or(&[][..], |r| r.keyids.as_slice());
+    let ids = valid_signers(root, "root", &keys, listed, threshold)
+        .map_err(|e| refuse(format!("root version {version}: {e}")))?;
+    Ok(canonical_ids(&keys, &ids))
+}
+
+/// The canonical IDs (and the listed IDs) of the keys `ids` names.
+fn canonical_ids(keys: &BTreeMap<KeyId, PublicKey>, ids: &[KeyId]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(id.to_string());
+        if let Some(canonical) = keys.get(id).and_then(|k| k.canonical_id().ok()) {
+            out.push(canonical.to_string());
+        }
+    }
+    out
+}
+
+/// When a pinned key signed `root` (and `root` meets its own threshold): the signers' IDs.
+fn signed_by_pin(
+    root: &Signed<Root>,
+    gun: &str,
+    root_trust: &RootTrust,
+    now: DateTime<Utc>,
+) -> Option<Vec<String>> {
+    let keys = usable_root_keys(&root.signed, gun, now, ExpiryCheck::Ignore);
+    let threshold = root.signed.role("root").map_or(1, |r| r.threshold);
+    let listed = root.signed.role("root").map_or(&[][..], |r| r.keyids.as_slice());
+    let ids = valid_signers(root, "root", &keys, listed, threshold).ok()?;
+    let pinned_signed = ids.iter().any(|id| {
+        keys.get(id)
+            .is_some_and(|key| key_is_pinned(id, key, root_trust))
+    });
+    pinned_signed.then(|| canonical_ids(&keys, &ids))
+}
+
+/// Whether `key` (listed as `id`) is one `root_trust` pins: by its listed ID, its canonical ID
+/// or its key material.
+pub(crate) fn key_is_pinned(id: &KeyId, key: &PublicKey, root_trust: &RootTrust) -> bool {
+    if root_trust.key_ids.contains(id) {
+        return true;
+    }
+    if key
+        .canonical_id()
+        .is_ok_and(|c| root_trust.key_ids.contains(&c))
+    {
+        return true;
+    }
+    let Ok(material) = key.verifying_material() else {
+        return false;
+    };
+    root_trust
+        .keys
+        .iter()
+        .any(|pin| pin.verifying_material().is_ok_and(|m| m == material))
+}
+
+/// Whether any remembered root signer is pinned.
+fn pin_in(signers: &[String], root_trust: &RootTrust) -> bool {
+    let pinned_ids = root_trust.key_ids.iter().map(|k| k.to_string()).chain(
+        root_trust
+            .keys
+            .iter()
+            .filter_map(|k| k.canonical_id().ok())
+            .map(|k| k.to_string()),
+    );
+    pinned_ids.into_iter().any(|id| signers.contains(&id))
+}
+
+/// The root role's key IDs, listed and canonical, for a message.
+fn root_key_names(root: &Root) -> String {
+    let listed = root.role("root").map_or(&[][..], |r| r.keyids.as_slice());
+    listed
+        .iter()
+        .map(|id| match root.keys.get(id).and_then(|k| k.canonical_id().ok()) {
+            Some(c) if &c != id => format!("{id} (canonical {c})"),
+            _ => id.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One delegation, verified through its parent (already trusted): listed by the snapshot,
+/// signed to the threshold the parent sets with the parent's keys, unexpired, no rollback; its
+/// paths are those of its own that lie within its parent's.
+fn verify_delegation(
+    name: &RoleName,
+    bytes: &[u8],
+    trusted: &BTreeMap<RoleName, TrustedRole>,
+    snapshot: &Snapshot,
+    seen: &Seen,
+    now: DateTime<Utc>,
+) -> Result<TrustedRole, Refusal> {
+    let parent_name = name
+        .parent()
+        .ok_or_else(|| refuse(format!("{name} is not a delegation")))?;
+    let parent = trusted
+        .get(&parent_name)
+        .ok_or_else(|| refuse(format!("{name}: its parent {parent_name} is not trusted")))?;
+    let entry = parent
+        .targets
+        .delegation(name)
+        .ok_or_else(|| refuse(format!("{parent_name} does not delegate to {name}")))?;
+    listed_by(&snapshot.meta, "snapshot", name.as_str(), bytes)?;
+    let role: Signed<Targets> = parse_role(name.as_str(), bytes)?;
+    role.signed
+        .check_structure(name)
+        .map_err(|e| refuse(format!("{name}: {e}")))?;
+    let signed_by = valid_signers(
+        &role,
+        name.as_str(),
+        &parent.targets.delegations.keys,
+        &entry.keyids,
+        entry.threshold,
+    )
+    .map_err(|e| refuse(format!("{name}: {e}")))?;
+    fresh(name.as_str(), role.signed.version, &role.signed.expires, seen, now)?;
+    let own: Vec<String> = entry.paths.clone().unwrap_or_default();
+    let paths: Vec<String> = match &parent.paths {
+        None => own,
+        Some(allowed) => own
+            .into_iter()
+            .filter(|p| allowed.iter().any(|a| p.starts_with(a.as_str())))
+            .collect(),
+    };
+    Ok(TrustedRole {
+        targets: role.signed,
+        signed_by: signed_by.iter().map(|k| k.to_string()).collect(),
+        paths: Some(paths),
+    })
+}
+
+impl TrustedRole {
+    /// Whether this role may sign for the target `name` (its delegated paths allow it).
+    pub fn may_sign(&self, name: &str) -> bool {
+        match &self.paths {
+            None => true,
+            Some(paths) => paths.iter().any(|p| name.starts_with(p.as_str())),
+        }
+    }
+}
+
+mod b64_opt {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(bytes) => s.serialize_some(&STANDARD.encode(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| STANDARD.decode(s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
