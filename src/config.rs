@@ -115,6 +115,11 @@ pub struct ServeArgs {
     /// with Retry-After. At least 16777216.
     #[arg(long, env = "NOTARIUM_UPLOAD_BUDGET", value_name = "BYTES")]
     pub upload_budget: Option<usize>,
+    /// A trust policy (YAML, docs/enforcement.md): serves `POST /v1/verify`, which checks
+    /// images against it with this server's trust data (and any trust server a rule names).
+    /// Reloaded on SIGHUP; a policy that does not load leaves the old one in force.
+    #[arg(long, env = "NOTARIUM_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -147,6 +152,7 @@ impl ServeArgs {
             cache_current_max_age: Some(cache.current),
             cache_consistent_max_age: Some(cache.consistent),
             upload_budget: Some(DEFAULT_UPLOAD_BUDGET),
+            policy: None,
         }
     }
 
@@ -177,6 +183,7 @@ impl ServeArgs {
             cache_current_max_age: None,
             cache_consistent_max_age: None,
             upload_budget: None,
+            policy: etc("policy.yaml"),
         }
     }
 
@@ -354,6 +361,8 @@ pub struct Config {
     /// Most bytes of update uploads held in memory at once, server-wide
     /// ([`ServeArgs::upload_budget`]).
     pub upload_budget: usize,
+    /// The trust policy file, when `/v1/verify` is served ([`ServeArgs::policy`]).
+    pub policy: Option<PathBuf>,
 }
 
 /// Settings of the built-in token service.
@@ -477,6 +486,7 @@ impl Config {
             )?),
             tls_san,
             upload_budget,
+            policy: set.policy,
         })
     }
 }

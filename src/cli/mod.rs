@@ -3,6 +3,7 @@
 pub mod import;
 pub mod keys;
 pub mod serve;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -24,20 +25,24 @@ pub enum Command {
     Import(import::ImportCommand),
     /// List, export and re-encrypt the server-managed keys.
     Keys(keys::KeysCommand),
+    /// Check images against a policy with a trust server's data; print them pinned to their
+    /// signed digests.
+    Verify(verify::VerifyCommand),
     /// Print a configuration file with every key and its default.
     PrintDefaultConfig,
 }
 
 impl Cli {
     /// Runs the chosen subcommand.
-    pub fn run(self) -> anyhow::Result<()> {
+    pub fn run(self) -> anyhow::Result<std::process::ExitCode> {
         match self.command {
-            Command::Serve(cmd) => cmd.run(),
-            Command::Import(cmd) => cmd.run(),
-            Command::Keys(cmd) => cmd.run(),
+            Command::Verify(cmd) => Ok(cmd.run()),
+            Command::Serve(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
+            Command::Import(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
+            Command::Keys(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
             Command::PrintDefaultConfig => {
                 print!("{}", crate::config::default_config_toml());
-                Ok(())
+                Ok(std::process::ExitCode::SUCCESS)
             }
         }
     }

@@ -57,6 +57,18 @@ pub(crate) fn init_tracing(format: LogFormat) {
     };
 }
 
+/// Logging for a command whose output is for people and scripts: warnings only, unless
+/// `RUST_LOG` says otherwise.
+pub(crate) fn init_tracing_quiet() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 pub(crate) fn load_kek(source: &KekSource) -> anyhow::Result<Kek> {
     Ok(match source {
         KekSource::Inline(text) => Kek::from_base64(text)?,
@@ -106,14 +118,33 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
             (Some(Arc::new(auth)), Some(Arc::new(issuer)))
         }
     };
+    let repos = Arc::new(Repos::new(store, keys, Arc::clone(&clock)));
+    let enforcer = match &config.policy {
+        None => None,
+        Some(path) => {
+            let policy = crate::enforce::load_policy(path).map_err(anyhow::Error::msg)?;
+            tracing::info!(policy = %path.display(), rules = policy.policy.rules.len(), "serving POST /v1/verify");
+            let settings = crate::enforce::Settings {
+                trust_dir: Some(config.data_dir.join("trust")),
+                ..crate::enforce::Settings::default()
+            };
+            Some(Arc::new(crate::enforce::Enforcer::new(
+                policy,
+                Some(Arc::clone(&repos)),
+                settings,
+                clock,
+            )))
+        }
+    };
     Ok(AppState {
-        repos: Arc::new(Repos::new(store, keys, clock)),
+        repos,
         cache: config.cache,
         limits: Limits::default(),
         auth,
         issuer,
         metrics: Arc::new(crate::http::metrics::Metrics::new()),
         uploads: crate::http::upload_budget::UploadBudget::new(config.upload_budget),
+        enforcer,
     })
 }
 
@@ -256,6 +287,33 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         });
     }
+    if let (Some(enforcer), Some(path)) = (&state.enforcer, &config.policy) {
+        reload_on_sighup(Arc::clone(enforcer), path.clone())?;
+    }
     server::serve(listener, router(state), tls, server::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Reloads the trust policy on each SIGHUP; a policy that does not load is logged and the one
+/// in force stays.
+fn reload_on_sighup(
+    enforcer: Arc<crate::enforce::Enforcer>,
+    path: std::path::PathBuf,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup()).context("could not listen for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match crate::enforce::load_policy(&path) {
+                Ok(policy) => {
+                    tracing::info!(policy = %path.display(), rules = policy.policy.rules.len(), "reloaded the trust policy");
+                    enforcer.replace_policy(policy);
+                }
+                Err(e) => tracing::error!(
+                    "the trust policy was not reloaded, the one in force stays: {e}"
+                ),
+            }
+        }
+    });
     Ok(())
 }

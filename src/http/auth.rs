@@ -20,7 +20,11 @@ pub(super) fn needed(route: &Route) -> Option<Needed> {
     const ALL: &[&str] = &["*"];
     Some(match route {
         Route::Health | Route::MethodNotAllowed => return None,
-        Route::Base | Route::GlobalChangefeed | Route::NotFound => Needed::catalog(),
+        // A verification reads the trust data of any repository, as the global changefeed
+        // lists any repository's changes.
+        Route::Base | Route::GlobalChangefeed | Route::Verify | Route::NotFound => {
+            Needed::catalog()
+        }
         Route::Update { gun } | Route::GetKey { gun, .. } => Needed::repository(gun, PUSH_PULL),
         Route::Delete { gun } | Route::RotateKey { gun, .. } => Needed::repository(gun, ALL),
         Route::Role { gun, .. }

@@ -137,6 +137,7 @@ pub(super) fn route_name(route: &Route) -> &'static str {
         Route::GetKey { .. } => "GetKey",
         Route::RotateKey { .. } => "RotateKey",
         Route::Changefeed { .. } | Route::GlobalChangefeed => "Changefeed",
+        Route::Verify => "Verify",
         Route::NotFound => "NotFound",
         Route::MethodNotAllowed => "MethodNotAllowed",
     }

@@ -13,6 +13,7 @@ mod role;
 pub mod routes;
 mod update;
 pub mod upload_budget;
+mod verify;
 
 use std::sync::Arc;
 
@@ -78,6 +79,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Update body bytes in memory at once, server-wide.
     pub uploads: Arc<upload_budget::UploadBudget>,
+    /// The enforcer behind `POST /v1/verify`, when a policy is configured.
+    pub enforcer: Option<Arc<crate::enforce::Enforcer>>,
 }
 
 /// The whole application as a router, without binding anything; tests drive it directly.
@@ -194,6 +197,7 @@ async fn answer(state: &AppState, request: Request) -> Response {
             result
         }
         (Route::Delete { .. }, Some(g)) => delete::delete_tuf(state, &g).await,
+        (Route::Verify, _) => verify::verify(state, request).await,
         (Route::Role { role, .. }, Some(g)) => role::get_role(state, &g, &role).await,
         (Route::RoleByVersion { role, version, .. }, Some(g)) => {
             role::get_role_by_version(state, &g, &role, &version).await

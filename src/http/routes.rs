@@ -38,6 +38,8 @@ pub enum Route {
     Changefeed { gun: String },
     /// `GET /v2/_trust/changefeed`.
     GlobalChangefeed,
+    /// `POST /v1/verify`: images checked against the trust policy.
+    Verify,
     /// Anything else with a method notary routes: 404 `METADATA_NOT_FOUND`.
     NotFound,
     /// A method notary never routes: 405 with an empty body.
@@ -59,6 +61,7 @@ impl Route {
             Route::Base
             | Route::Health
             | Route::GlobalChangefeed
+            | Route::Verify
             | Route::NotFound
             | Route::MethodNotAllowed => None,
         }
@@ -99,6 +102,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/v2/" if get => return Route::Base,
         "/_notary_server/health" if get => return Route::Health,
         "/v2/_trust/changefeed" if get => return Route::GlobalChangefeed,
+        "/v1/verify" if post => return Route::Verify,
         _ => {}
     }
     let Some(rest) = path.strip_prefix("/v2/") else {

@@ -125,6 +125,7 @@ impl TestApp {
             renew_interval: std::time::Duration::ZERO,
             tls_san: Vec::new(),
             upload_budget: notarium::http::upload_budget::DEFAULT_UPLOAD_BUDGET,
+            policy: None,
         }
     }
 

@@ -1,0 +1,79 @@
+//! The decision cache of the local source: a verdict is reused while the repository's current
+//! timestamp is the one it was made from (any change to a repository makes a new timestamp, so
+//! this is exact) and the metadata it rests on has not expired.
+
+use chrono::{DateTime, Utc};
+
+use crate::policy::{ImageRef, Rule, Verdict};
+
+/// Decisions kept at once.
+const DECISIONS: usize = 16_384;
+
+/// What a decision depends on besides the repository: the policy generation, the image and
+/// the rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct Key {
+    generation: u64,
+    image: String,
+    pattern: String,
+}
+
+impl Key {
+    pub(super) fn new(generation: u64, image: &ImageRef, rule: &Rule) -> Key {
+        Key {
+            generation,
+            image: image.to_string(),
+            pattern: rule.pattern.clone(),
+        }
+    }
+}
+
+/// How long a denial is reused: a verdict without an expiry may rest on time (a certificate
+/// not yet valid), so it is made again now and then even when nothing changed.
+const DENIAL_REUSE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+#[derive(Clone)]
+struct Entry {
+    fingerprint: String,
+    verdict: Verdict,
+    until: DateTime<Utc>,
+}
+
+pub(super) struct Decisions {
+    cache: quick_cache::sync::Cache<Key, Entry>,
+}
+
+impl Decisions {
+    pub(super) fn new() -> Decisions {
+        Decisions {
+            cache: quick_cache::sync::Cache::new(DECISIONS),
+        }
+    }
+
+    /// The kept verdict, when it was made from the timestamp `fingerprint` names and has not
+    /// expired at `now`.
+    pub(super) fn get(&self, key: &Key, fingerprint: &str, now: DateTime<Utc>) -> Option<Verdict> {
+        let entry = self.cache.get(key)?;
+        (entry.fingerprint == fingerprint && now < entry.until).then_some(entry.verdict)
+    }
+
+    /// Keeps `verdict`, made at `now` from the timestamp `fingerprint` names.
+    pub(super) fn put(&self, key: Key, fingerprint: String, verdict: Verdict, now: DateTime<Utc>) {
+        let until = match (verdict.allowed, verdict.expires) {
+            (true, Some(expires)) => expires,
+            _ => now + DENIAL_REUSE,
+        };
+        self.cache.insert(
+            key,
+            Entry {
+                fingerprint,
+                verdict,
+                until,
+            },
+        );
+    }
+
+    pub(super) fn clear(&self) {
+        self.cache.clear();
+    }
+}
