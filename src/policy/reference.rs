@@ -299,3 +299,16 @@ fn check_path_component(component: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+impl ImageRef {
+    /// A reference whose "tag" is a notary target name no Docker tag could spell
+    /// (`qa/build-7`), for tests of delegated paths.
+    pub(crate) fn with_target_name(name: &str, target: &str) -> ImageRef {
+        ImageRef {
+            name: name.to_owned(),
+            tag: Some(target.to_owned()),
+            digest: None,
+        }
+    }
+}
