@@ -26,10 +26,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive ${sudo_cmd[@]+"${sudo_cmd[@]}"} apt-get install -y "${need_apt[@]}"
 fi
 
-# The Docker CLI 28 is part of the machine (Debian's docker.io is older); without it the docker
+# The Docker CLI 28 is part of the machine (Debian's docker.io is older); without it the docker and verify
 # flow cannot run, and that is a failure, not a skip.
 case " $FLOWS " in
-  *" docker "*)
+  *" docker "* | *" verify "*)
     command -v docker >/dev/null 2>&1 || {
       echo "the docker flow needs the Docker CLI (28.x) on PATH; none was found" >&2
       exit 2
