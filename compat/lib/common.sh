@@ -26,8 +26,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive ${sudo_cmd[@]+"${sudo_cmd[@]}"} apt-get install -y "${need_apt[@]}"
 fi
 
-# The Docker CLI 28 is part of the machine (Debian's docker.io is older); without it the docker and verify
-# flow cannot run, and that is a failure, not a skip.
+# The Docker CLI 28 is part of the machine (Debian's docker.io is older); without it the docker
+# and verify flows cannot run, and that is a failure, not a skip.
 case " $FLOWS " in
   *" docker "* | *" verify "*)
     command -v docker >/dev/null 2>&1 || {
