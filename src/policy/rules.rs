@@ -1,6 +1,7 @@
 //! The policy file: rules that say, per repository name, where its trust data lives, which
 //! root to trust and who must have signed. YAML, as the Kubernetes world writes policy.
 
+mod budget;
 mod check;
 mod wire;
 

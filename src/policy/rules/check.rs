@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::wire::{Text, WireKeyId, WireMode, WireRoot, WireRule, WireSigner};
+use super::budget::{Text, WireKeyId};
+use super::wire::{WireMode, WireRoot, WireRule, WireSigner};
 use super::{Mode, RootTrust, Rule, Signer};
 use crate::policy::glob;
 use crate::policy::reference::ImageRef;

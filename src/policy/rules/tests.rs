@@ -509,7 +509,8 @@ fn an_alias_bomb_fails_fast() {
     let placements = [
         format!("{bomb}rules: [{{match: r.io/a, root: {{tofu: true}}}}]\n"),
         format!("rules:\n  - match: r.io/a\n    root: {{tofu: true}}\n{in_rule}"),
-        format!("rules:\n  - match: r.io/a\n    root: {{tofu: true}}\n    signers: [{{name: a, keys: [&a0 [x, x], *a0]}}]\n"),
+        "rules:\n  - match: r.io/a\n    root: {tofu: true}\n    signers: [{name: a, keys: [&a0 [x, x], *a0]}]\n"
+            .to_owned(),
         format!("{bomb}rules:\n  - match: r.io/a\n    root: {{tofu: true}}\n    signers: *a9\n"),
         format!("{bomb}rules:\n  - match: r.io/a\n    root:\n      keys: *a9\n"),
         format!("{bomb}rules:\n  - *a9\n"),
@@ -579,4 +580,22 @@ fn size_is_bounded() {
     let err = Policy::parse(&many, "many.yaml", &no_files).expect_err("too many rules");
     assert!(err.to_string().contains("more than 10000 rules"), "{err}");
     assert_eq!(parse(&rules(RULES_MAX)).rules.len(), RULES_MAX);
+}
+
+proptest::proptest! {
+    /// Whatever the text, parsing returns; a policy that parses has a rule for each entry.
+    #[test]
+    fn parse_never_panics(text in "(rules|match|root|tofu|keys|signers|[-:&*!{}\\[\\],|>'\" \n]|r\\.io/a|true|1){0,60}") {
+        let _ = Policy::parse(&text, "fuzz.yaml", &no_files);
+    }
+
+    /// Truncating a valid policy anywhere gives an answer, never a panic.
+    #[test]
+    fn truncated_policies_never_panic(cut in 0usize..200) {
+        let text = format!(
+            "version: 1\nrules:\n  - match: &m r.io/a/*\n    root: &r {{keys: [{ID_A}]}}\n    signers: [alice, {{name: bob, keys: [{ID_B}]}}]\n    threshold: 2\n  - {{match: r.io/b, root: *r}}\n"
+        );
+        let end = cut.min(text.len());
+        let _ = Policy::parse(&text[..end], "cut.yaml", &no_files);
+    }
 }

@@ -5,11 +5,10 @@
 //! the rule, and serde has no other way to say where a value was. Unknown fields are refused
 //! at every level, so a misspelt field is an error rather than a silently absent setting.
 //!
-//! Aliases let a short text stand for a large value: every alias is a fresh copy. Each string
-//! and key ID read is charged to a budget, so a policy cannot grow, once read, far beyond the
-//! size of its text.
+//! Strings and key IDs are read as [`Text`] and [`WireKeyId`], which charge a budget, since
+//! aliases let a short text stand for a large value.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -18,76 +17,11 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::budget::{charge, Budget, Text, WireKeyId};
 use super::{check, Policy, PolicyError, Rule, RULES_MAX};
-use crate::tuf::key::KeyId;
 
 /// The one version of the file format.
 const VERSION: u64 = 1;
-/// The most bytes of strings and key IDs a policy may hold with its aliases expanded.
-const EXPANDED_MAX: usize = 16 << 20;
-/// What each value read costs beyond its bytes: the container that holds it.
-const VALUE_OVERHEAD: usize = 32;
-
-thread_local! {
-    /// Bytes charged by the parse running on this thread; see [`charge`].
-    static SPENT: Cell<usize> = const { Cell::new(0) };
-}
-
-/// The budget of one parse: starts it at zero, and clears it however the parse ends.
-struct Budget;
-
-impl Budget {
-    fn start() -> Budget {
-        SPENT.set(0);
-        Budget
-    }
-}
-
-impl Drop for Budget {
-    fn drop(&mut self) {
-        SPENT.set(0);
-    }
-}
-
-/// Charges a value of `bytes` to the running parse.
-fn charge<E: de::Error>(bytes: usize) -> Result<(), E> {
-    let spent = SPENT
-        .get()
-        .saturating_add(bytes)
-        .saturating_add(VALUE_OVERHEAD);
-    SPENT.set(spent);
-    if spent > EXPANDED_MAX {
-        return Err(E::custom(format!(
-            "with its aliases expanded the policy holds more than {EXPANDED_MAX} bytes; \
-             write the values out or share fewer"
-        )));
-    }
-    Ok(())
-}
-
-/// A string, charged to the budget.
-#[derive(Debug)]
-pub(super) struct Text(pub(super) String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        charge(text.len())?;
-        Ok(Text(text))
-    }
-}
-
-/// A key ID, charged to the budget.
-#[derive(Debug)]
-pub(super) struct WireKeyId(pub(super) KeyId);
-
-impl<'de> Deserialize<'de> for WireKeyId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let id = KeyId::deserialize(deserializer)?;
-        charge(id.as_str().len())?;
-        Ok(WireKeyId(id))
-    }
-}
 
 /// One rule as written, before its fields are checked against each other.
 #[derive(Debug, Deserialize)]
