@@ -7,6 +7,7 @@ mod challenge;
 mod tokens;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -51,6 +52,8 @@ pub(super) struct Session<'a> {
     transport: &'a Transport,
     gun: &'a Gun,
     credentials: OnceCell<Option<Credentials>>,
+    /// Set once a `Basic` challenge was answered: later reads send the credentials at once.
+    basic: AtomicBool,
 }
 
 /// What a retried request carries.
@@ -108,6 +111,7 @@ impl<'a> Session<'a> {
             transport,
             gun,
             credentials: OnceCell::new(),
+            basic: AtomicBool::new(false),
         }
     }
 
@@ -128,6 +132,13 @@ impl<'a> Session<'a> {
                 key,
                 token,
                 user: None,
+            })
+            .or_else(|| {
+                let basic = self.basic.load(Ordering::Relaxed);
+                let credentials = self.credentials.get().and_then(Option::as_ref);
+                credentials
+                    .filter(|_| basic)
+                    .map(|c| Authorization::Basic(c.clone()))
             });
         let mut response = self
             .send(url, freshness, kept.as_ref())
@@ -207,6 +218,7 @@ impl<'a> Session<'a> {
         if challenges.iter().any(|c| c.scheme == "basic") {
             return match self.credentials().await {
                 Some(credentials) if credentials.username != IDENTITY_TOKEN_USER => {
+                    self.basic.store(true, Ordering::Relaxed);
                     Ok(Authorization::Basic(credentials))
                 }
                 _ => Err(format!(

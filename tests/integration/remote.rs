@@ -114,7 +114,8 @@ impl Served {
         Remote::new(self.config()).expect("remote")
     }
 
-    /// Requests the server answered so far, by operation (metric label `route`).
+    /// Requests the server answered so far, by operation (metric label `route`) and by
+    /// answer status (`status`).
     async fn requests(&self) -> HashMap<String, u64> {
         let metrics = crate::send(
             self.router.clone(),
@@ -140,7 +141,13 @@ impl Served {
                 .next()
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0.0);
+            let status = labels
+                .split("status=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default();
             *counts.entry(route.to_owned()).or_default() += count as u64;
+            *counts.entry(format!("status {status}")).or_default() += count as u64;
         }
         counts
     }
@@ -436,11 +443,20 @@ async fn token_auth_with_explicit_credentials_and_with_a_docker_config() {
         .await
         .expect("fetch with explicit credentials");
     assert!(data.targets.as_ref() == published.targets.as_slice());
-    // The token is kept: a second read needs no new one and is not refused.
+    // The token is kept: a second read sends it at once and meets no challenge.
+    let before = server.requests().await;
     remote
         .fetch(GUN, &wanted(), &CachedRepo::default())
         .await
         .expect("second fetch with the kept token");
+    let after = server.requests().await;
+    let delta =
+        |key: &str| after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
+    assert_eq!(
+        (delta("status 401"), delta("status 200")),
+        (0, 7),
+        "timestamp, snapshot, root 3 by checksum, roots 1 and 2, targets, releases; no challenge"
+    );
 
     // A Docker config.json keyed by the trust server's host:port.
     let docker = tempfile::tempdir().expect("tempdir");
@@ -499,6 +515,16 @@ async fn wrong_or_missing_credentials_are_clear_errors_without_the_password() {
 
 /// A plain-HTTP server answering each path from `files` (404 otherwise), recording paths.
 async fn doctored(files: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Vec<String>>>) {
+    doctored_behind(files, None).await
+}
+
+/// [`doctored`], answering only requests with `Authorization: {basic}` when given, and
+/// others with a 401 and a `Basic` challenge.
+async fn doctored_behind(
+    files: HashMap<String, Vec<u8>>,
+    basic: Option<String>,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let basic = Arc::new(basic);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -510,6 +536,7 @@ async fn doctored(files: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Vec<Str
         while let Ok((mut socket, _)) = listener.accept().await {
             let files = Arc::clone(&files);
             let log = Arc::clone(&log);
+            let basic = Arc::clone(&basic);
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 1024];
@@ -522,7 +549,18 @@ async fn doctored(files: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Vec<Str
                 let head = String::from_utf8_lossy(&head);
                 let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
                 log.lock().expect("log").push(path.clone());
+                let authorized = basic.as_deref().is_none_or(|expected| {
+                    head.lines().any(|line| {
+                        line.split_once(':').is_some_and(|(name, value)| {
+                            name.eq_ignore_ascii_case("authorization") && value.trim() == expected
+                        })
+                    })
+                });
                 let (status, body) = match files.get(&path) {
+                    _ if !authorized => (
+                        "401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"doctored, test\"",
+                        Vec::new(),
+                    ),
                     Some(body) => ("200 OK", body.clone()),
                     None => (
                         "404 Not Found",
@@ -553,15 +591,18 @@ fn timestamp_listing(snapshot: &[u8], length: usize) -> Vec<u8> {
     .expect("json")
 }
 
-fn doctored_remote(base: &str) -> Remote {
-    Remote::new(RemoteConfig {
+fn doctored_config(base: &str) -> RemoteConfig {
+    RemoteConfig {
         server: base.to_owned(),
         ca: None,
         credentials: None,
-        docker_config: None,
+        docker_config: Some(PathBuf::from("/nonexistent/docker-config")),
         timeout: Duration::from_secs(10),
-    })
-    .expect("remote")
+    }
+}
+
+fn doctored_remote(base: &str) -> Remote {
+    Remote::new(doctored_config(base)).expect("remote")
 }
 
 fn tuf_path(gun: &str, file: &str) -> String {
@@ -650,4 +691,54 @@ async fn a_cached_file_is_used_only_when_it_matches() {
             tuf_path("a.example/app", &format!("snapshot.{hex}.json"))
         ]
     );
+}
+
+#[tokio::test]
+async fn a_basic_challenge_is_answered_with_the_credentials() {
+    let listed = br#"{"signed":{"_type":"Snapshot"},"signatures":[]}"#.to_vec();
+    let files = HashMap::from([(
+        tuf_path("a.example/app", "timestamp.json"),
+        timestamp_listing(&listed, listed.len()),
+    )]);
+    let expected = format!("Basic {}", B64.encode("alice:s3cret"));
+    let (base, requests) = doctored_behind(files, Some(expected)).await;
+
+    let err = doctored_remote(&base)
+        .fetch("a.example/app", &wanted(), &CachedRepo::default())
+        .await
+        .expect_err("no credentials");
+    assert!(
+        err.to_string().contains("asks for a user and password"),
+        "{err}"
+    );
+
+    let remote = Remote::new(RemoteConfig {
+        credentials: Some(alice("s3cret")),
+        ..doctored_config(&base)
+    })
+    .expect("remote");
+    let err = remote
+        .fetch("a.example/app", &wanted(), &CachedRepo::default())
+        .await
+        .expect_err("the snapshot is missing");
+    // Past the timestamp (so the retry with credentials was answered) to the snapshot.
+    assert!(err.to_string().contains("snapshot."), "{err}");
+    assert!(err.to_string().contains("404"), "{err}");
+    let requests = requests.lock().expect("log").clone();
+    // One refused read; then the challenge, its answer, and the snapshot sent with the
+    // credentials at once.
+    assert_eq!(requests.len(), 1 + 3, "{requests:?}");
+
+    let remote = Remote::new(RemoteConfig {
+        credentials: Some(alice("wrong")),
+        ..doctored_config(&base)
+    })
+    .expect("remote");
+    let err = remote
+        .fetch("a.example/app", &wanted(), &CachedRepo::default())
+        .await
+        .expect_err("wrong password");
+    let text = err.to_string();
+    assert!(text.contains("401") && text.contains("\"alice\""), "{text}");
+    assert!(!text.contains("wrong"), "{text}");
 }
