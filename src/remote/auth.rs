@@ -4,6 +4,7 @@
 //! answered with the credentials themselves.
 
 mod challenge;
+mod service;
 mod tokens;
 
 use std::path::PathBuf;
@@ -11,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
-use reqwest::{RequestBuilder, Response, StatusCode, Url};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
+use reqwest::{Response, StatusCode, Url};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
@@ -25,9 +26,6 @@ use super::RemoteConfig;
 use challenge::Challenge;
 pub(super) use tokens::Tokens;
 use tokens::{TokenKey, DEFAULT_LIFETIME};
-
-/// The largest token response read.
-const TOKEN_RESPONSE_LIMIT: usize = 1 << 20;
 
 /// Why a GET failed: nothing there (404), or anything else; both messages name the URL.
 #[derive(Debug)]
@@ -258,9 +256,9 @@ impl<'a> Session<'a> {
             self.remember(&key, &token, DEFAULT_LIFETIME);
             return Ok(Authorization::Bearer { key, token, user });
         }
-        let (token, lifetime) = self
-            .request_token(&realm, &key, credentials.as_ref())
-            .await?;
+        let client = &self.transport.client;
+        let (token, lifetime) =
+            service::request(client, &realm, &key, credentials.as_ref()).await?;
         self.remember(&key, &token, lifetime);
         Ok(Authorization::Bearer { key, token, user })
     }
@@ -273,78 +271,6 @@ impl<'a> Session<'a> {
             lifetime,
             Instant::now(),
         );
-    }
-
-    /// Asks the token service: `GET realm?service=…&scope=…` with HTTP Basic, or for an
-    /// identity token (`docker login` to a registry with OAuth) the OAuth refresh-token POST.
-    async fn request_token(
-        &self,
-        realm: &Url,
-        key: &TokenKey,
-        credentials: Option<&Credentials>,
-    ) -> Result<(Zeroizing<String>, Duration), String> {
-        let mut params = vec![("scope", key.scope.as_str())];
-        if !key.service.is_empty() {
-            params.push(("service", key.service.as_str()));
-        }
-        let request: RequestBuilder = match credentials {
-            Some(c) if c.username == IDENTITY_TOKEN_USER => {
-                params.extend([
-                    ("grant_type", "refresh_token"),
-                    ("client_id", "notarium"),
-                    ("refresh_token", c.password.as_str()),
-                ]);
-                let body = Zeroizing::new(
-                    serde_urlencoded::to_string(&params)
-                        .map_err(|_| "cannot encode the token request".to_owned())?,
-                );
-                self.transport
-                    .client
-                    .post(realm.clone())
-                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(body.as_bytes().to_vec())
-            }
-            Some(c) => {
-                params.push(("account", c.username.as_str()));
-                self.transport
-                    .client
-                    .get(realm.clone())
-                    .query(&params)
-                    .basic_auth(&c.username, Some(c.password.as_str()))
-            }
-            None => self.transport.client.get(realm.clone()).query(&params),
-        };
-        let who = match credentials {
-            Some(c) if c.username == IDENTITY_TOKEN_USER => "the identity token".to_owned(),
-            Some(c) => format!("the credentials of user {:?}", c.username),
-            None => "an anonymous request".to_owned(),
-        };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("token service {realm}: {}", describe(&e)))?;
-        match response.status() {
-            StatusCode::OK => {}
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                return Err(format!(
-                    "token service {realm} refused {who}: {}",
-                    status_summary(response).await
-                ));
-            }
-            _ => {
-                return Err(format!(
-                    "token service {realm}: {}",
-                    status_summary(response).await
-                ))
-            }
-        }
-        let body = Zeroizing::new(
-            read_body(response, TOKEN_RESPONSE_LIMIT)
-                .await
-                .map_err(|e| format!("token service {realm}: {e}"))?
-                .to_vec(),
-        );
-        parse_token(&body).ok_or_else(|| format!("token service {realm} sent no token"))
     }
 
     /// The credentials for this server: explicit, else `NOTARY_AUTH`, else the Docker config
@@ -391,26 +317,6 @@ impl<'a> Session<'a> {
     }
 }
 
-/// `{"token":…}` or `{"access_token":…}` and its `expires_in` (60 s when absent or lower).
-fn parse_token(body: &[u8]) -> Option<(Zeroizing<String>, Duration)> {
-    #[derive(serde::Deserialize)]
-    struct TokenResponse {
-        #[serde(default)]
-        token: Option<String>,
-        #[serde(default)]
-        access_token: Option<String>,
-        #[serde(default)]
-        expires_in: Option<u64>,
-    }
-    let response: TokenResponse = serde_json::from_slice(body).ok()?;
-    let lifetime = Duration::from_secs(response.expires_in.unwrap_or(0)).max(DEFAULT_LIFETIME);
-    let token = [response.token, response.access_token]
-        .into_iter()
-        .flatten()
-        .find(|t| !t.is_empty())?;
-    Some((Zeroizing::new(token), lifetime))
-}
-
 /// `config.docker_config`, else `$DOCKER_CONFIG`, else `~/.docker`.
 fn docker_config_dir(config: &RemoteConfig) -> Option<PathBuf> {
     if let Some(dir) = &config.docker_config {
@@ -422,26 +328,4 @@ fn docker_config_dir(config: &RemoteConfig) -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(|home| PathBuf::from(home).join(".docker"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_responses() {
-        let (token, lifetime) = parse_token(br#"{"token":"abc","expires_in":300}"#).expect("token");
-        assert_eq!(
-            (token.as_str(), lifetime),
-            ("abc", Duration::from_secs(300))
-        );
-        let (token, lifetime) = parse_token(br#"{"access_token":"xyz"}"#).expect("access token");
-        assert_eq!((token.as_str(), lifetime), ("xyz", DEFAULT_LIFETIME));
-        let (token, _) =
-            parse_token(br#"{"token":"","access_token":"xyz","expires_in":1}"#).expect("token");
-        assert_eq!(token.as_str(), "xyz");
-        assert!(parse_token(br#"{"token":""}"#).is_none());
-        assert!(parse_token(b"<html>").is_none());
-        assert!(parse_token(br#"{"token":7}"#).is_none());
-    }
 }
