@@ -259,7 +259,7 @@ fn root_rotations_are_followed_from_a_pinned_or_remembered_root() {
     // Remembered at version 2: the data after it is walked.
     let (_, seen2) = decide_now(
         &image("rotations", "v1"),
-        &rule(pinned(vec![old.clone()]), &[], None),
+        &rule(pinned(vec![old]), &[], None),
         &TrustData {
             roots: data.roots[..2].to_vec(),
             ..data.clone()
@@ -347,7 +347,7 @@ fn files_must_be_the_ones_their_parents_list() {
     tampered.targets = Bytes::from(targets);
     let (v, _) = decide_now(&image("delegations", "v2"), &r, &tampered, &Seen::default());
     assert_denied(&v, "targets does not match what snapshot lists");
-    let mut tampered = data.clone();
+    let mut tampered = data;
     let releases = RoleName::releases();
     let mut bytes = tampered.delegations[&releases].to_vec();
     bytes.push(b' ');
