@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand.
 
+pub mod admission_certs;
 pub mod import;
 pub mod keys;
 pub mod serve;
