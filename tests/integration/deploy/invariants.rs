@@ -351,7 +351,7 @@ fn the_deployment_runs_two_locked_down_replicas() {
     let image_user: i64 = dockerfile
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .and_then(|u| u.split(':').next())
         .and_then(|u| u.trim().parse().ok())
         .expect("a numeric USER in the Dockerfile");
@@ -481,7 +481,7 @@ fn the_service_and_the_budget_select_the_webhook_pods() {
 #[test]
 fn the_example_policy_loads_and_starts_in_warn_mode() {
     let objects = objects();
-    let data = objects.config_map.data.clone().unwrap_or_default();
+    let data = objects.config_map.data.unwrap_or_default();
     let text = data.get("policy.yaml").expect("policy.yaml");
     let no_files = |path: &std::path::Path| -> std::io::Result<Vec<u8>> {
         Err(std::io::Error::new(
@@ -491,7 +491,12 @@ fn the_example_policy_loads_and_starts_in_warn_mode() {
     };
     let policy = notarium::policy::Policy::parse(text, "policy-configmap.yaml", &no_files)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(!policy.rules.is_empty());
+    let catch_all = policy.rules.iter().find(|r| r.pattern == "**");
+    assert_eq!(
+        catch_all.map(|r| r.mode),
+        Some(notarium::policy::Mode::Warn),
+        "a catch-all warn rule, so no unmatched image is refused during the rollout"
+    );
     for rule in &policy.rules {
         assert_ne!(
             rule.mode,
