@@ -211,7 +211,8 @@ fn the_instructions_name_the_bundle_and_the_commands() {
     ] {
         let line = format!(
             "kubectl patch {kind} notarium --type=json -p \
-             '[{{\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/caBundle\",\"value\":\"{bundle}\"}}]'"
+             '[{{\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/caBundle\",\
+             \"value\":\"{bundle}\"}}]'"
         );
         assert!(text.contains(&line), "{text}");
     }
