@@ -177,7 +177,8 @@ step "[verify] app-1 signed by releases and team" --has "Successfully published 
   -- vn add -p "$VN" app-1 "$VF/app-1" --roles targets/releases --roles targets/team
 step "[verify] app-nightly-1 signed by team/nightly" --has "Successfully published changes" \
   -- vn add -p "$VN" app-nightly-1 "$VF/nightly-1" --roles targets/team/nightly
-VN_ROOT=$(local_key_id root "$VF/trust-notary" "$VN")
+# The root key's ID as `notary key list` prints it (this trust dir holds one root key).
+VN_ROOT=$(vn key list 2>/dev/null | awk '$1 == "root"' | grep -oE '[0-9a-f]{64}' | head -n 1)
 step "[verify] notary repo: the pull rule, root pinned by notary key list's ID" --has "$VN:app-1@sha256:$H_APP" \
   -- nv_fresh --root-key "$VN_ROOT" "$VN:app-1"
 step "[verify] notary repo: signer team (paths app-)" --has "$VN:app-1@sha256:$H_APP" \
@@ -192,7 +193,8 @@ step "[verify] notary repo: remember the root (warm trust dir from here on)" --h
   -- nv --root-key "$VN_ROOT" "$VN:app-1"
 for rotation in "targets" "timestamp -r" "snapshot -r" "root"; do
   # shellcheck disable=SC2086
-  step "[verify] notary key rotate $rotation" --has "Successfully rotated" -- vn key rotate "$VN" $rotation
+  step "[verify] notary key rotate $rotation" --in <(printf 'yes\n') --has "Successfully rotated" \
+    -- vn key rotate "$VN" $rotation
   step "[verify] after rotating ${rotation%% *}: a cold run pinned to the first root key" --has "$VN:app-1@sha256:$H_APP" \
     -- nv_fresh --root-key "$VN_ROOT" --signer team "$VN:app-1"
   step "[verify] after rotating ${rotation%% *}: the warm trust dir follows" --has "$VN:app-1@sha256:$H_APP" -- nv "$VN:app-1"

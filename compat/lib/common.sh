@@ -27,9 +27,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # The Docker CLI 28 is part of the machine (Debian's docker.io is older); without it the docker
-# flow cannot run, and that is a failure, not a skip.
+# and verify flows cannot run, and that is a failure, not a skip.
 case " $FLOWS " in
-  *" docker "*)
+  *" docker "* | *" verify "*)
     command -v docker >/dev/null 2>&1 || {
       echo "the docker flow needs the Docker CLI (28.x) on PATH; none was found" >&2
       exit 2

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::clock::{FixedClock, SharedClock, SystemClock};
 use crate::enforce::{self, Enforcer, LoadedPolicy, Outcome, ServerRef, Settings};
 use crate::policy::{Mode, RootTrust, Rule, Signer};
+use crate::remote::Credentials;
 use crate::tuf::key::{KeyId, PublicKey};
 use crate::tuf::role::RoleName;
 
@@ -62,6 +63,13 @@ pub struct VerifyCommand {
     /// ~/.docker).
     #[arg(long, env = "DOCKER_CONFIG", value_name = "DIR")]
     docker_config: Option<PathBuf>,
+    /// A user name for the trust server's token service (with --password-stdin, or the password
+    /// in NOTARIUM_PASSWORD); without it, NOTARY_AUTH or the Docker config's credentials are used.
+    #[arg(long, value_name = "USER")]
+    username: Option<String>,
+    /// Read the password for --username from standard input.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
     /// Decide as of this time (RFC 3339) instead of now: for audits ("was this signed
     /// yesterday?") and for testing expiry.
     #[arg(long, value_name = "TIME")]
@@ -96,13 +104,28 @@ impl VerifyCommand {
                 Err(e) => return usage(format!("--at {at:?}: {e}")),
             },
         };
+        let without_server = policy
+            .policy
+            .rules
+            .iter()
+            .any(|r| r.server.is_none() && r.mode != Mode::Allow);
+        if self.server.is_none() && without_server {
+            return usage(
+                "no trust server: give --server, set DOCKER_CONTENT_TRUST_SERVER, or name one in \
+                 each rule of the policy",
+            );
+        }
+        let credentials = match self.credentials() {
+            Ok(c) => c,
+            Err(e) => return usage(e),
+        };
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let settings = Settings {
             default_server: self.server.clone().map(|url| ServerRef {
                 url,
                 ca: self.ca.clone(),
             }),
-            credentials: None,
+            credentials,
             docker_config: self
                 .docker_config
                 .clone()
@@ -159,6 +182,28 @@ impl VerifyCommand {
                 }
             }
         }
+    }
+
+    /// `--username` with its password from stdin or `NOTARIUM_PASSWORD`.
+    fn credentials(&self) -> Result<Option<Credentials>, String> {
+        let Some(username) = &self.username else {
+            return Ok(None);
+        };
+        let password = if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("--password-stdin: {e}"))?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        } else {
+            std::env::var("NOTARIUM_PASSWORD").map_err(|_| {
+                "--username needs a password: --password-stdin, or NOTARIUM_PASSWORD".to_owned()
+            })?
+        };
+        Ok(Some(Credentials {
+            username: username.clone(),
+            password: zeroize::Zeroizing::new(password),
+        }))
     }
 
     /// The policy file, or one rule from the flags.

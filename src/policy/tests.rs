@@ -15,7 +15,9 @@ use crate::tuf::role::RoleName;
 
 /// Before the fixtures' timestamps expire (2026-12-06).
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).single().expect("time")
+    Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0)
+        .single()
+        .expect("time")
 }
 
 fn sha_hex(bytes: &[u8]) -> String {
@@ -29,8 +31,10 @@ fn trust_data(set: &str) -> TrustData {
         .into_iter()
         .filter(|f| f.set == set)
         .collect::<Vec<_>>();
-    let by_sha: BTreeMap<String, Vec<u8>> =
-        files.iter().map(|f| (sha_hex(&f.bytes), f.bytes.clone())).collect();
+    let by_sha: BTreeMap<String, Vec<u8>> = files
+        .iter()
+        .map(|f| (sha_hex(&f.bytes), f.bytes.clone()))
+        .collect();
     let mut timestamps: Vec<_> = files.iter().filter(|f| f.role == "timestamp").collect();
     timestamps.sort_by_key(|f| std::cmp::Reverse(f.version));
     for ts in timestamps {
@@ -101,10 +105,16 @@ fn rule(root: RootTrust, signers: &[&str], threshold: Option<u32>) -> Rule {
 }
 
 fn image(set: &str, tag: &str) -> ImageRef {
-    ImageRef::parse(&format!("{}:{tag}", fixtures::gun(set))).expect("reference")
+    ImageRef::parse(&format!("{}:{tag}", fixtures::gun(set)))
+        .unwrap_or_else(|_| ImageRef::with_target_name(&fixtures::gun(set), tag))
 }
 
-fn decide_now(image: &ImageRef, rule: &Rule, data: &TrustData, seen: &Seen) -> (Verdict, Option<Seen>) {
+fn decide_now(
+    image: &ImageRef,
+    rule: &Rule,
+    data: &TrustData,
+    seen: &Seen,
+) -> (Verdict, Option<Seen>) {
     decide(image, rule, data, seen, now())
 }
 
@@ -113,8 +123,15 @@ fn deleg_rule(signers: &[&str], threshold: Option<u32>) -> Rule {
 }
 
 fn digest_of(set: &str, version: u64, role: &str, tag: &str) -> Digest {
-    let t: metadata::Targets = metadata::read_stored(&fixtures::read(set, version, role)).expect("targets");
-    Digest(t.targets[tag].sha256().expect("sha256").try_into().expect("32 bytes"))
+    let t: metadata::Targets =
+        metadata::read_stored(&fixtures::read(set, version, role)).expect("targets");
+    Digest(
+        t.targets[tag]
+            .sha256()
+            .expect("sha256")
+            .try_into()
+            .expect("32 bytes"),
+    )
 }
 
 fn assert_denied(verdict: &Verdict, needle: &str) {
@@ -132,12 +149,22 @@ fn docker_pull_rule_reads_releases_then_targets() {
     let r = deleg_rule(&[], None);
     let (v, seen) = decide_now(&image("delegations", "rel-1"), &r, &data, &Seen::default());
     assert!(v.allowed, "{v:?}");
-    assert_eq!(v.digest, Some(digest_of("delegations", 1, "targets-releases", "rel-1")));
+    assert_eq!(
+        v.digest,
+        Some(digest_of("delegations", 1, "targets-releases", "rel-1"))
+    );
     assert_eq!(v.signers.len(), 1);
     assert_eq!(v.signers[0].role, "targets/releases");
     assert_eq!(
         v.pinned.as_deref(),
-        Some(format!("{}:rel-1@{}", fixtures::gun("delegations"), v.digest.expect("digest")).as_str())
+        Some(
+            format!(
+                "{}:rel-1@{}",
+                fixtures::gun("delegations"),
+                v.digest.expect("digest")
+            )
+            .as_str()
+        )
     );
     let seen = seen.expect("trusted data is remembered");
     assert_eq!(seen.versions["root"], 2);
@@ -175,7 +202,12 @@ fn a_root_pin_must_match_and_is_required() {
         tofu: true,
         ..RootTrust::default()
     };
-    let (v, _) = decide_now(&image("delegations", "rel-1"), &rule(tofu, &[], None), &data, &Seen::default());
+    let (v, _) = decide_now(
+        &image("delegations", "rel-1"),
+        &rule(tofu, &[], None),
+        &data,
+        &Seen::default(),
+    );
     assert!(v.allowed, "{v:?}");
 }
 
@@ -198,7 +230,12 @@ fn a_pin_by_canonical_id_or_certificate_matches_too() {
         keys: vec![crate::tuf::key::PublicKey::from_pem(key.public_bytes()).expect("pem")],
         ..RootTrust::default()
     };
-    let (v, _) = decide_now(&image("delegations", "rel-1"), &rule(pem, &[], None), &data, &Seen::default());
+    let (v, _) = decide_now(
+        &image("delegations", "rel-1"),
+        &rule(pem, &[], None),
+        &data,
+        &Seen::default(),
+    );
     assert!(v.allowed, "{v:?}");
 }
 
@@ -210,7 +247,12 @@ fn root_rotations_are_followed_from_a_pinned_or_remembered_root() {
     let new = root_key("rotations", 4);
     assert_ne!(old, new);
     for pin in [old.clone(), new] {
-        let (v, seen) = decide_now(&image("rotations", "v1"), &rule(pinned(vec![pin]), &[], None), &data, &Seen::default());
+        let (v, seen) = decide_now(
+            &image("rotations", "v1"),
+            &rule(pinned(vec![pin]), &[], None),
+            &data,
+            &Seen::default(),
+        );
         assert!(v.allowed, "{v:?}");
         assert_eq!(seen.expect("seen").versions["root"], 4);
     }
@@ -234,14 +276,24 @@ fn root_rotations_are_followed_from_a_pinned_or_remembered_root() {
         roots: data.roots[2..].to_vec(),
         ..data.clone()
     };
-    let (v, _) = decide_now(&image("rotations", "v1"), &rule(RootTrust::default(), &[], None), &later, &seen);
+    let (v, _) = decide_now(
+        &image("rotations", "v1"),
+        &rule(RootTrust::default(), &[], None),
+        &later,
+        &seen,
+    );
     assert!(v.allowed, "{v:?}");
     // A gap after the remembered root is refused.
     let gap = TrustData {
         roots: data.roots[3..].to_vec(),
         ..data.clone()
     };
-    let (v, _) = decide_now(&image("rotations", "v1"), &rule(RootTrust::default(), &[], None), &gap, &seen);
+    let (v, _) = decide_now(
+        &image("rotations", "v1"),
+        &rule(RootTrust::default(), &[], None),
+        &gap,
+        &seen,
+    );
     assert_denied(&v, "missing");
     // A root older than the remembered one: a rollback.
     let remembered_new = Seen {
@@ -252,7 +304,12 @@ fn root_rotations_are_followed_from_a_pinned_or_remembered_root() {
         roots: data.roots[..3].to_vec(),
         ..data.clone()
     };
-    let (v, _) = decide_now(&image("rotations", "v1"), &rule(RootTrust::default(), &[], None), &older, &remembered_new);
+    let (v, _) = decide_now(
+        &image("rotations", "v1"),
+        &rule(RootTrust::default(), &[], None),
+        &older,
+        &remembered_new,
+    );
     assert_denied(&v, "rolled back");
 }
 
@@ -272,7 +329,10 @@ fn rollback_and_expiry_are_refused() {
         }
     }
     seen.versions.clear();
-    let later = Utc.with_ymd_and_hms(2026, 12, 7, 0, 0, 0).single().expect("time");
+    let later = Utc
+        .with_ymd_and_hms(2026, 12, 7, 0, 0, 0)
+        .single()
+        .expect("time");
     let (v, _) = decide(&image("delegations", "rel-1"), &r, &data, &seen, later);
     assert_denied(&v, "timestamp expired");
 }
@@ -292,34 +352,74 @@ fn files_must_be_the_ones_their_parents_list() {
     let mut bytes = tampered.delegations[&releases].to_vec();
     bytes.push(b' ');
     tampered.delegations.insert(releases, Bytes::from(bytes));
-    let (v, _) = decide_now(&image("delegations", "rel-1"), &r, &tampered, &Seen::default());
+    let (v, _) = decide_now(
+        &image("delegations", "rel-1"),
+        &r,
+        &tampered,
+        &Seen::default(),
+    );
     assert_denied(&v, "targets/releases is not trusted");
 }
 
 #[test]
 fn signers_thresholds_and_paths() {
     let data = trust_data("delegations");
-    let (v, _) = decide_now(&image("delegations", "qa/build-7"), &deleg_rule(&["qa"], None), &data, &Seen::default());
+    let (v, _) = decide_now(
+        &image("delegations", "qa/build-7"),
+        &deleg_rule(&["qa"], None),
+        &data,
+        &Seen::default(),
+    );
     assert!(v.allowed, "{v:?}");
     assert_eq!(v.signers[0].role, "targets/qa");
     // Nested: targets → targets/qa → targets/qa/nightly.
-    let (v, _) = decide_now(&image("delegations", "qa/nightly/n1"), &deleg_rule(&["qa/nightly"], None), &data, &Seen::default());
+    let (v, _) = decide_now(
+        &image("delegations", "qa/nightly/n1"),
+        &deleg_rule(&["qa/nightly"], None),
+        &data,
+        &Seen::default(),
+    );
     assert!(v.allowed, "{v:?}");
     // A required signer never falls back to targets: v2 is in targets only.
-    let (v, _) = decide_now(&image("delegations", "v2"), &deleg_rule(&["releases"], None), &data, &Seen::default());
+    let (v, _) = decide_now(
+        &image("delegations", "v2"),
+        &deleg_rule(&["releases"], None),
+        &data,
+        &Seen::default(),
+    );
     assert_denied(&v, "has not signed");
     // All of two, one of two.
     let both = deleg_rule(&["releases", "qa"], None);
-    let (v, _) = decide_now(&image("delegations", "rel-1"), &both, &data, &Seen::default());
+    let (v, _) = decide_now(
+        &image("delegations", "rel-1"),
+        &both,
+        &data,
+        &Seen::default(),
+    );
     assert_denied(&v, "signed by 1 of the 2 required signers (2 needed)");
     let one = deleg_rule(&["releases", "qa"], Some(1));
-    let (v, _) = decide_now(&image("delegations", "rel-1"), &one, &data, &Seen::default());
+    let (v, _) = decide_now(
+        &image("delegations", "rel-1"),
+        &one,
+        &data,
+        &Seen::default(),
+    );
     assert!(v.allowed, "{v:?}");
     // qa may sign only under qa/: a name outside its paths is not its to sign.
-    let (v, _) = decide_now(&image("delegations", "rel-1"), &deleg_rule(&["qa"], None), &data, &Seen::default());
+    let (v, _) = decide_now(
+        &image("delegations", "rel-1"),
+        &deleg_rule(&["qa"], None),
+        &data,
+        &Seen::default(),
+    );
     assert_denied(&v, "has not signed");
     // A signer the repository does not delegate to.
-    let (v, _) = decide_now(&image("delegations", "rel-1"), &deleg_rule(&["bob"], None), &data, &Seen::default());
+    let (v, _) = decide_now(
+        &image("delegations", "rel-1"),
+        &deleg_rule(&["bob"], None),
+        &data,
+        &Seen::default(),
+    );
     assert_denied(&v, "no delegation targets/bob");
 }
 
@@ -327,7 +427,9 @@ fn signers_thresholds_and_paths() {
 fn pinned_signer_keys() {
     let data = trust_data("delegations");
     let targets: metadata::Targets = metadata::read_stored(&data.targets).expect("targets");
-    let releases = targets.delegation(&RoleName::releases()).expect("delegated");
+    let releases = targets
+        .delegation(&RoleName::releases())
+        .expect("delegated");
     let right = releases.keyids[0].clone();
     let wrong = KeyId::parse(&"cd".repeat(32)).expect("id");
     for (key, ok) in [(right, true), (wrong, false)] {
@@ -355,9 +457,15 @@ fn digests_given_with_or_without_a_tag() {
     assert!(decide_now(&both, &r, &data, &Seen::default()).0.allowed);
     let other = Digest([7; 32]);
     let wrong = ImageRef::parse(&format!("{gun}:rel-1@{other}")).expect("ref");
-    assert_denied(&decide_now(&wrong, &r, &data, &Seen::default()).0, "not the requested");
+    assert_denied(
+        &decide_now(&wrong, &r, &data, &Seen::default()).0,
+        "not the requested",
+    );
     let unknown = ImageRef::parse(&format!("{gun}@{other}")).expect("ref");
-    assert_denied(&decide_now(&unknown, &r, &data, &Seen::default()).0, "is not signed");
+    assert_denied(
+        &decide_now(&unknown, &r, &data, &Seen::default()).0,
+        "is not signed",
+    );
 }
 
 #[test]
@@ -365,5 +473,8 @@ fn needed_roles_lists_parents_first() {
     let r = rule(RootTrust::default(), &["qa/nightly", "alice"], None);
     let names: Vec<String> = needed_roles(&r).iter().map(ToString::to_string).collect();
     assert_eq!(names, ["targets/alice", "targets/qa", "targets/qa/nightly"]);
-    assert_eq!(needed_roles(&rule(RootTrust::default(), &[], None)), vec![RoleName::releases()]);
+    assert_eq!(
+        needed_roles(&rule(RootTrust::default(), &[], None)),
+        vec![RoleName::releases()]
+    );
 }

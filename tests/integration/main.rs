@@ -21,6 +21,7 @@ mod races;
 mod resources;
 mod storage;
 mod update;
+mod verify;
 
 use std::sync::Arc;
 
