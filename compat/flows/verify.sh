@@ -146,7 +146,17 @@ PROXY_URL="https://127.0.0.1:$PROXY_PORT"
 mkdir -p "$VF/proxy"
 "$PY" "$COMPAT_DIR/lib/replay.py" "$PROXY_PORT" "$URL" "$TMP/ca.crt" "$TMP/server.crt" "$TMP/server.key" "$VF/proxy" \
   >"$VF/proxy.log" 2>&1 </dev/null &
-EXTRA_PIDS+=($!)
+PROXY_PID=$!
+EXTRA_PIDS+=("$PROXY_PID")
+proxy_up() {
+  for _ in $(seq 100); do
+    curl -s -o /dev/null --max-time 2 --cacert "$TMP/ca.crt" "$PROXY_URL/v2/" && return 0
+    kill -0 "$PROXY_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the replaying proxy did not answer; its log:"; cat "$VF/proxy.log"; return 1
+}
+check "[verify] a replaying proxy in front of the server starts" -- proxy_up
 nvp() { "$VERIFY_BIN" verify --server "$PROXY_URL" --ca "$TMP/ca.crt" --trust-dir "$VF/trust-proxy" --root-key "$ROOT_KEY" "$@"; }
 curl -sS --cacert "$TMP/ca.crt" "$URL/v2/$VG/_trust/tuf/timestamp.json" -o "$VF/proxy/replay.body"
 step "[verify] through the proxy: one is allowed" --has "$VG:one@sha256:$D_ONE" -- nvp "$VG:one"

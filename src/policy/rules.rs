@@ -1,10 +1,20 @@
 //! The policy file: rules that say, per repository name, where its trust data lives, which
 //! root to trust and who must have signed. YAML, as the Kubernetes world writes policy.
 
+mod budget;
+mod check;
+mod wire;
+
 use std::path::{Path, PathBuf};
 
+use super::glob;
 use crate::tuf::key::{KeyId, PublicKey};
 use crate::tuf::role::RoleName;
+
+/// The largest policy text read, so a mistaken path (a disk image, say) fails fast.
+const TEXT_MAX: usize = 1 << 20;
+/// The most rules a policy may hold; matching walks them all for each image.
+const RULES_MAX: usize = 10_000;
 
 /// What a matching rule does with its verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,19 +103,45 @@ fn location(line: Option<usize>, column: Option<usize>) -> String {
 }
 
 impl Policy {
-    /// Parses a policy from YAML `text` read from `origin`. Files it names (`ca:`, PEM in
-    /// `root.certs`) are read through `read`, so this stays free of I/O.
+    /// Parses a policy from YAML `text` read from `origin`. Certificate files named in
+    /// `root.certs` are read through `read`, so this stays free of I/O; a `ca:` path is kept
+    /// as written, for the trust source to open.
     pub fn parse(
         text: &str,
         origin: &str,
         read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
     ) -> Result<Policy, PolicyError> {
-        let _ = read;
-        unimplemented!("{text}{origin}")
+        if text.len() > TEXT_MAX {
+            return Err(PolicyError::Invalid {
+                origin: origin.to_owned(),
+                line: None,
+                column: None,
+                message: format!(
+                    "the policy is {} bytes long; at most {TEXT_MAX} are read",
+                    text.len()
+                ),
+            });
+        }
+        wire::parse(text, origin, read)
     }
 
-    /// The rule for the normalised repository `name`: the most specific match, if any.
+    /// The rule for the normalised repository `name`: the most specific match, if any. Of
+    /// equally specific matches the first in the file wins.
     pub fn rule_for(&self, name: &str) -> Option<&Rule> {
-        unimplemented!("{name}")
+        let mut best: Option<(glob::Specificity, &Rule)> = None;
+        for rule in &self.rules {
+            if !glob::matches(&rule.pattern, name) {
+                continue;
+            }
+            let specificity = glob::specificity(&rule.pattern);
+            match &best {
+                Some((so_far, _)) if *so_far >= specificity => {}
+                _ => best = Some((specificity, rule)),
+            }
+        }
+        best.map(|(_, rule)| rule)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,7 @@
 //! - `resources`: the upload budget, and connection slots under a flood of silent sockets;
 //! - `crash`: the real binary killed with SIGKILL in the middle of publishes;
 //! - `ops`: a panic of the SQLite writer, and what `serve` logs at start;
+//! - `remote`: the remote trust source reading from a served Notarium and from doctored files;
 //! - `storage`: the storage contract on SQLite and on PostgreSQL.
 
 mod api;
@@ -18,6 +19,7 @@ mod crash;
 mod kit;
 mod ops;
 mod races;
+mod remote;
 mod resources;
 mod storage;
 mod update;
