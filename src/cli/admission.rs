@@ -97,6 +97,7 @@ impl AdmissionCommand {
         let settings = Settings {
             trust_dir: Some(self.trust_dir.clone()),
             docker_config: self.docker_config.clone(),
+            follow_changes: true,
             ..Settings::default()
         };
         tracing::info!(policy = %policy_path.display(), rules = policy.policy.rules.len(), "admission webhook");

@@ -126,6 +126,7 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
             tracing::info!(policy = %path.display(), rules = policy.policy.rules.len(), "serving POST /v1/verify");
             let settings = crate::enforce::Settings {
                 trust_dir: Some(config.data_dir.join("trust")),
+                follow_changes: true,
                 ..crate::enforce::Settings::default()
             };
             Some(Arc::new(crate::enforce::Enforcer::new(

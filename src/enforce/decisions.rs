@@ -77,3 +77,66 @@ impl Decisions {
         self.cache.clear();
     }
 }
+
+/// How long a remote decision is reused at most, however quiet the changefeed: a bound for a
+/// feed that stops reporting without failing.
+const REMOTE_REUSE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+#[derive(Clone)]
+struct RemoteEntry {
+    token: super::feed::Token,
+    verdict: Verdict,
+    until: DateTime<Utc>,
+}
+
+/// Decisions on remote repositories, kept while the server's changefeed reports no change to
+/// the repository (see `feed`), the metadata has not expired, and at most [`REMOTE_REUSE`].
+pub(super) struct RemoteDecisions {
+    cache: quick_cache::sync::Cache<(String, Key), RemoteEntry>,
+}
+
+impl RemoteDecisions {
+    pub(super) fn new() -> RemoteDecisions {
+        RemoteDecisions {
+            cache: quick_cache::sync::Cache::new(DECISIONS),
+        }
+    }
+
+    pub(super) fn get(
+        &self,
+        server: &str,
+        key: &Key,
+        token: super::feed::Token,
+        now: DateTime<Utc>,
+    ) -> Option<Verdict> {
+        let entry = self.cache.get(&(server.to_owned(), key.clone()))?;
+        (entry.token == token && now < entry.until).then_some(entry.verdict)
+    }
+
+    pub(super) fn put(
+        &self,
+        server: &str,
+        key: Key,
+        token: super::feed::Token,
+        verdict: Verdict,
+        now: DateTime<Utc>,
+    ) {
+        let bound = now + REMOTE_REUSE;
+        let until = match (verdict.allowed, verdict.expires) {
+            (true, Some(expires)) => expires.min(bound),
+            _ => now + DENIAL_REUSE,
+        };
+        self.cache.insert(
+            (server.to_owned(), key),
+            RemoteEntry {
+                token,
+                verdict,
+                until,
+            },
+        );
+    }
+
+    pub(super) fn clear(&self) {
+        self.cache.clear();
+    }
+}
