@@ -170,7 +170,7 @@ adm_post() {
   [ -f "$AF/response.json" ] || : >"$AF/response.json"
   "$PY" "$ADM_PY" answer --hook "$2" --http "$code" --review "$3" --patched "$AF/patched.json" "$AF/response.json"
 }
-keep_patched() { cp "$AF/patched.json" "$OBJ/$1.json"; }
+keep_patched() { cp "$AF/patched.json" "$OBJ/$1.json" 2>/dev/null || rm -f "$OBJ/$1.json"; }
 op_re() { printf '^op replace %s = %s$' "$1" "$2"; } # an exact replace op, as admission.py prints it
 img_re() { printf '^image %s = %s$' "$1" "$2"; }
 PINNED_ONE="$APP:one@sha256:$D_ONE"; PINNED_TWO="$APP:two@sha256:$D_TWO"

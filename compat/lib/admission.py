@@ -296,7 +296,7 @@ def answer(hook, http, review_text, response_text):
             raise Failure("response.status is not an object")
         if "code" in status:
             print(f"status.code {status['code']}")
-        for line in str(status.get("message", "")).splitlines() or [""]:
+        for line in str(status.get("message") or "").splitlines():
             print(f"status.message {line}")
     if not allowed and not (isinstance(status, dict) and status.get("message")):
         raise Failure("a denial without status.message tells the user nothing")
@@ -389,7 +389,11 @@ def main(argv):
                 review_text = f.read()
             with open(args.response, encoding="utf-8", errors="replace") as f:
                 response_text = f.read()
-            patched = answer(args.hook, args.http, review_text, response_text)
+            try:
+                patched = answer(args.hook, args.http, review_text, response_text)
+            except Failure:
+                print(f"the answer: {response_text[:2000]}")
+                raise
             if args.patched and patched is not None:
                 with open(args.patched, "w", encoding="utf-8") as f:
                     json.dump(patched, f, indent=1)
