@@ -10,6 +10,7 @@ if [ "$TARGET" = notarium ]; then
 AF="$TMP/admission"
 mkdir -p "$AF/objects"
 ADM_PY="$COMPAT_DIR/lib/admission.py"
+adm_py() { "$PY" -S "$ADM_PY" "$@"; } # standard library only: -S saves a third of its start-up
 AS_PORT=$(free_port); AS_URL="https://127.0.0.1:$AS_PORT"; AS_HOST="127.0.0.1:$AS_PORT"
 digest_of() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 
@@ -97,13 +98,14 @@ printf '%s\n' '{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"v1","
 kc() { KUBECONFIG="$AF/kubeconfig" kubectl --cache-dir "$KC_CACHE" "$@" --dry-run=client -o json; }
 OBJ="$AF/objects"
 # adm_edit NAME FROM PATCH: OBJ/NAME.json is OBJ/FROM.json with a JSON Patch applied.
-adm_edit() { "$PY" "$ADM_PY" edit "$OBJ/$2.json" "$3" >"$OBJ/$1.json"; }
+adm_edit() { adm_py edit "$OBJ/$2.json" "$3" >"$OBJ/$1.json"; }
 add_list() { printf '[{"op":"add","path":"%s","value":[{"name":"%s","image":"%s","resources":{}}]}]' "$1" "$2" "$3"; }
 OWNER='{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"signed-5d9f","uid":"0b1c2d3e-0000-4000-8000-000000000001","controller":true,"blockOwnerDeletion":true}'
 make_objects() {
   set -e
   kc run signed --image="$APP:one" >"$OBJ/pod-signed.json"
   kc run short --image=nginx:1 >"$OBJ/pod-short.json"
+  kc run later --image=nginx:1.28 >"$OBJ/pod-later.json"
   kc run unsigned --image="$UNSIGNED" >"$OBJ/pod-unsigned.json"
   kc run wrong-digest --image="$APP:one@sha256:$D_TWO" >"$OBJ/pod-wrong-digest.json"
   kc run no-rule --image="$NO_RULE" >"$OBJ/pod-no-rule.json"
@@ -132,8 +134,8 @@ make_objects() {
   adm_edit deploy-glass deploy-glass-0 '[{"op":"add","path":"/metadata/annotations","value":{"notarium.io/break-glass":"true"}}]'
   local kind
   for kind in StatefulSet DaemonSet ReplicaSet ReplicationController; do
-    "$PY" "$ADM_PY" convert "$kind" "$OBJ/deploy-web.json" >"$OBJ/$kind-web.json"
-    "$PY" "$ADM_PY" convert "$kind" "$OBJ/deploy-mixed.json" >"$OBJ/$kind-mixed.json"
+    adm_py convert "$kind" "$OBJ/deploy-web.json" >"$OBJ/$kind-web.json"
+    adm_py convert "$kind" "$OBJ/deploy-mixed.json" >"$OBJ/$kind-mixed.json"
   done
   kc create job batch --image="$APP:two" >"$OBJ/Job-web.json"
   kc create job batch-nope --image="$UNSIGNED" >"$OBJ/Job-mixed.json"
@@ -158,7 +160,7 @@ adm() {
       *) args+=("$1"); shift ;;
     esac
   done
-  "$PY" "$ADM_PY" review "$op" "$OBJ/$object.json" ${args[@]+"${args[@]}"} >"$AF/review.json" || return 2
+  adm_py review "$op" "$OBJ/$object.json" ${args[@]+"${args[@]}"} >"$AF/review.json" || return 2
   adm_post "$base" "$hook" "$AF/review.json"
 }
 # adm_post BASE HOOK BODY: POST a body as it is (for malformed reviews).
@@ -168,7 +170,7 @@ adm_post() {
   code=$(curl -sS -o "$AF/response.json" -w '%{http_code}' --max-time 20 --cacert "$TMP/ca.crt" \
     -H 'Content-Type: application/json' --data-binary "@$3" "$1/k8s/$2") || return 2
   [ -f "$AF/response.json" ] || : >"$AF/response.json"
-  "$PY" "$ADM_PY" answer --hook "$2" --http "$code" --review "$3" --patched "$AF/patched.json" "$AF/response.json"
+  adm_py answer --hook "$2" --http "$code" --review "$3" --patched "$AF/patched.json" "$AF/response.json"
 }
 keep_patched() { cp "$AF/patched.json" "$OBJ/$1.json" 2>/dev/null || rm -f "$OBJ/$1.json"; }
 op_re() { printf '^op replace %s = %s$' "$1" "$2"; } # an exact replace op, as admission.py prints it
@@ -203,7 +205,7 @@ admission_cases() {
   step "[admission] $l: validate admits the pinned Deployment, with no patch" --has "allowed true" --has "patch none" \
     -- adm "$b" validate CREATE "deploy-web-pinned-$l"
   step "[admission] $l: warn rule → admitted, the reason in warnings" --has "allowed true" \
-    --re "^warning $WARNED" --re "$(op_re "$T/1/image" "$PINNED_ONE")" -- adm "$b" mutate CREATE deploy-staged
+    --re "^warning (notarium: )?$WARNED" --re "$(op_re "$T/1/image" "$PINNED_ONE")" -- adm "$b" mutate CREATE deploy-staged
   step "[admission] $l: break-glass on an enabled rule → admitted, recorded" --has "allowed true" \
     --re "^audit break-glass=.*$UNSIGNED" --re "^warning .*$UNSIGNED" -- adm "$b" mutate CREATE deploy-glass
   step "[admission] $l: /scale of a Deployment with an unsigned image → allowed" --has "allowed true" \
@@ -281,11 +283,18 @@ step "[admission] break-glass annotation under a rule without break_glass → st
   --re "^status.message .*nginx:nope" --no-re "^audit " -- adm "$L" mutate CREATE pod-glass-off
 step "[admission] an unsigned image without the annotation → denied" --has "allowed false" \
   --no-re "^audit " -- adm "$L" mutate CREATE pod-unsigned
+D_N128=$(digest_of "nginx 1.28")
+step "[admission] nginx:1.28, not yet signed → denied" --has "allowed false" --re "^status.message .*nginx:1.28" \
+  -- adm "$L" mutate CREATE pod-later
+step "[admission] notary addhash -p of $NGINX 1.28" --has "Successfully published changes" \
+  -- anotary addhash -p "$NGINX" 1.28 1234 --sha256 "$D_N128"
+step "[admission] the same review right after the publish → pinned (decisions follow publishes)" --has "allowed true" \
+  --re "$(op_re "$C/0/image" "$NGINX:1.28@sha256:$D_N128")" -- adm "$L" mutate CREATE pod-later
 
 # --- malformed reviews: a denial with a message (and the uid when it could be read) ------------
-"$PY" "$ADM_PY" review CREATE "$OBJ/deploy-web.json" --uid 7d1c0e52-malformed >"$AF/good-review.json"
+adm_py review CREATE "$OBJ/deploy-web.json" --uid 7d1c0e52-malformed >"$AF/good-review.json"
 malformed() { # NAME PATCH: a review made malformed by a JSON Patch
-  "$PY" "$ADM_PY" edit "$AF/good-review.json" "$2" >"$AF/bad-$1.json"
+  adm_py edit "$AF/good-review.json" "$2" >"$AF/bad-$1.json"
 }
 malformed empty-object '[{"op":"replace","path":"/request/object","value":{}}]'
 malformed null-object '[{"op":"replace","path":"/request/object","value":null}]'
