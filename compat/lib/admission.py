@@ -129,6 +129,7 @@ def pod_spec_pointer(obj):
 
 
 def resolve(obj, pointer):
+    """The value at a JSON Pointer, or None where the path does not exist."""
     for token in pointer_tokens(pointer):
         if isinstance(obj, dict):
             obj = obj.get(token)
