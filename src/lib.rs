@@ -4,6 +4,7 @@
 //! Dependencies point one way: `http` → `service` → (`validation` → `tuf`, `signing`,
 //! `storage`). `tuf` and `validation` do no I/O.
 
+pub mod admission;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand.
 
+pub mod admission;
 pub mod import;
 pub mod keys;
 pub mod serve;
@@ -25,6 +26,9 @@ pub enum Command {
     Import(import::ImportCommand),
     /// List, export and re-encrypt the server-managed keys.
     Keys(keys::KeysCommand),
+    /// The Kubernetes admission webhook on its own: pins images to signed digests and denies
+    /// unsigned ones, reading the trust servers the policy names.
+    Admission(Box<admission::AdmissionCommand>),
     /// Check images against a policy with a trust server's data; print them pinned to their
     /// signed digests.
     Verify(verify::VerifyCommand),
@@ -37,6 +41,7 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<std::process::ExitCode> {
         match self.command {
             Command::Verify(cmd) => Ok(cmd.run()),
+            Command::Admission(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
             Command::Serve(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
             Command::Import(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
             Command::Keys(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),

@@ -136,15 +136,25 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
             )))
         }
     };
+    let metrics = Arc::new(crate::http::metrics::Metrics::new());
+    let admission = match &enforcer {
+        None => None,
+        Some(enforcer) => Some(Arc::new(crate::admission::Admission::new(
+            Arc::clone(enforcer),
+            crate::admission::DEFAULT_DEADLINE,
+            crate::admission::AdmissionMetrics::new(metrics.registry())?,
+        ))),
+    };
     Ok(AppState {
         repos,
         cache: config.cache,
         limits: Limits::default(),
         auth,
         issuer,
-        metrics: Arc::new(crate::http::metrics::Metrics::new()),
+        metrics,
         uploads: crate::http::upload_budget::UploadBudget::new(config.upload_budget),
         enforcer,
+        admission,
     })
 }
 
@@ -296,7 +306,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Reloads the trust policy on each SIGHUP; a policy that does not load is logged and the one
 /// in force stays.
-fn reload_on_sighup(
+pub(crate) fn reload_on_sighup(
     enforcer: Arc<crate::enforce::Enforcer>,
     path: std::path::PathBuf,
 ) -> anyhow::Result<()> {

@@ -277,6 +277,7 @@ impl VerifyCommand {
             signers,
             threshold: self.threshold,
             mode: Mode::Enforce,
+            break_glass: false,
         };
         Ok(LoadedPolicy::new(
             enforce::policy_of_one_rule(rule),

@@ -163,6 +163,23 @@ impl Enforcer {
         futures_util::future::join_all(images.iter().map(|image| self.check(image))).await
     }
 
+    /// A denial of `image` for `reason` under the rule that matches it (so a `warn` rule still
+    /// admits): what a caller answers when the decision did not come in time.
+    pub fn undecided(&self, image: &str, reason: String) -> Outcome {
+        let policy = self.policy();
+        let rule = ImageRef::parse(image)
+            .ok()
+            .and_then(|r| policy.policy.rule_for(r.name()).cloned());
+        let verdict = match rule {
+            Some(rule) if rule.mode != policy::Mode::Allow => verdict::denied(&rule, vec![reason]),
+            _ => plain_denial(reason),
+        };
+        Outcome {
+            image: image.to_owned(),
+            verdict,
+        }
+    }
+
     /// The decision on one image.
     pub async fn check(&self, image: &str) -> Outcome {
         let verdict = self.verdict(image).await;
@@ -317,6 +334,7 @@ fn plain_denial(reason: String) -> Verdict {
         expires: None,
         reasons: vec![reason],
         mode: policy::Mode::Enforce,
+        break_glass: false,
     }
 }
 

@@ -22,9 +22,11 @@ pub(super) fn needed(route: &Route) -> Option<Needed> {
         Route::Health | Route::MethodNotAllowed => return None,
         // A verification reads the trust data of any repository, as the global changefeed
         // lists any repository's changes.
-        Route::Base | Route::GlobalChangefeed | Route::Verify | Route::NotFound => {
-            Needed::catalog()
-        }
+        Route::Base
+        | Route::GlobalChangefeed
+        | Route::Verify
+        | Route::Admission(_)
+        | Route::NotFound => Needed::catalog(),
         Route::Update { gun } | Route::GetKey { gun, .. } => Needed::repository(gun, PUSH_PULL),
         Route::Delete { gun } | Route::RotateKey { gun, .. } => Needed::repository(gun, ALL),
         Route::Role { gun, .. }

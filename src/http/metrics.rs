@@ -102,12 +102,22 @@ impl Metrics {
         self.updates.with_label_values(&[result, reason]).inc();
     }
 
+    /// The registry, for other parts (the admission webhook) to add their metrics to.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The text exposition, with the pool read now.
     pub(super) fn render(&self, store: &SharedStore) -> Response {
         if let Some((open, idle)) = store.pool_state() {
             self.pool.with_label_values(&["open"]).set(i64::from(open));
             self.pool.with_label_values(&["idle"]).set(idle as i64);
         }
+        self.render_plain()
+    }
+
+    /// The text exposition of what is registered (no database to read).
+    pub(super) fn render_plain(&self) -> Response {
         let mut body = Vec::new();
         if TextEncoder::new()
             .encode(&self.registry.gather(), &mut body)
@@ -138,6 +148,8 @@ pub(super) fn route_name(route: &Route) -> &'static str {
         Route::RotateKey { .. } => "RotateKey",
         Route::Changefeed { .. } | Route::GlobalChangefeed => "Changefeed",
         Route::Verify => "Verify",
+        Route::Admission(crate::admission::Hook::Mutate) => "AdmissionMutate",
+        Route::Admission(crate::admission::Hook::Validate) => "AdmissionValidate",
         Route::NotFound => "NotFound",
         Route::MethodNotAllowed => "MethodNotAllowed",
     }

@@ -7,6 +7,7 @@ mod changefeed;
 mod delete;
 pub mod error;
 mod health;
+mod k8s;
 mod key;
 pub mod metrics;
 mod role;
@@ -27,6 +28,7 @@ use percent_encoding::percent_decode_str;
 use crate::gun::Gun;
 use crate::service::Repos;
 use error::ApiError;
+pub use k8s::admission_router;
 use routes::Route;
 
 /// Cache lifetimes for metadata responses (docs/protocol.md §1.2), in seconds.
@@ -81,6 +83,8 @@ pub struct AppState {
     pub uploads: Arc<upload_budget::UploadBudget>,
     /// The enforcer behind `POST /v1/verify`, when a policy is configured.
     pub enforcer: Option<Arc<crate::enforce::Enforcer>>,
+    /// The admission webhook behind `POST /k8s/mutate` and `/k8s/validate`, with the policy.
+    pub admission: Option<Arc<crate::admission::Admission>>,
 }
 
 /// The whole application as a router, without binding anything; tests drive it directly.
@@ -198,6 +202,10 @@ async fn answer(state: &AppState, request: Request) -> Response {
         }
         (Route::Delete { .. }, Some(g)) => delete::delete_tuf(state, &g).await,
         (Route::Verify, _) => verify::verify(state, request).await,
+        (Route::Admission(hook), _) => match &state.admission {
+            Some(admission) => k8s::review(admission, hook, request).await,
+            None => Err(ApiError::NoRoute),
+        },
         (Route::Role { role, .. }, Some(g)) => role::get_role(state, &g, &role).await,
         (Route::RoleByVersion { role, version, .. }, Some(g)) => {
             role::get_role_by_version(state, &g, &role, &version).await

@@ -40,6 +40,8 @@ pub enum Route {
     GlobalChangefeed,
     /// `POST /v1/verify`: images checked against the trust policy.
     Verify,
+    /// `POST /k8s/mutate` or `POST /k8s/validate`: an AdmissionReview.
+    Admission(crate::admission::Hook),
     /// Anything else with a method notary routes: 404 `METADATA_NOT_FOUND`.
     NotFound,
     /// A method notary never routes: 405 with an empty body.
@@ -62,6 +64,7 @@ impl Route {
             | Route::Health
             | Route::GlobalChangefeed
             | Route::Verify
+            | Route::Admission(_)
             | Route::NotFound
             | Route::MethodNotAllowed => None,
         }
@@ -103,6 +106,8 @@ pub fn route(method: &Method, path: &str) -> Route {
         "/_notary_server/health" if get => return Route::Health,
         "/v2/_trust/changefeed" if get => return Route::GlobalChangefeed,
         "/v1/verify" if post => return Route::Verify,
+        "/k8s/mutate" if post => return Route::Admission(crate::admission::Hook::Mutate),
+        "/k8s/validate" if post => return Route::Admission(crate::admission::Hook::Validate),
         _ => {}
     }
     let Some(rest) = path.strip_prefix("/v2/") else {

@@ -68,6 +68,9 @@ pub struct Rule {
     pub threshold: Option<u32>,
     /// What to do with the verdict.
     pub mode: Mode,
+    /// Whether the admission webhook's break-glass annotation may admit what this rule denies
+    /// (always audited). Off unless the policy says `break_glass: true`.
+    pub break_glass: bool,
 }
 
 /// A loaded policy: its rules, in file order.

@@ -101,6 +101,7 @@ fn rule(root: RootTrust, signers: &[&str], threshold: Option<u32>) -> Rule {
             .collect(),
         threshold,
         mode: Mode::Enforce,
+        break_glass: false,
     }
 }
 

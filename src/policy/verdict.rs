@@ -35,6 +35,8 @@ pub struct Verdict {
     pub reasons: Vec<String>,
     /// The rule's mode.
     pub mode: Mode,
+    /// Whether the rule lets the admission webhook's break-glass annotation admit a denial.
+    pub break_glass: bool,
 }
 
 /// Decides whether `image` is signed as `rule` demands, by `data` verified from the anchor in
@@ -72,6 +74,7 @@ pub fn allowed_unverified(rule: &Rule) -> Verdict {
             rule.pattern
         )],
         mode: rule.mode,
+        break_glass: rule.break_glass,
     }
 }
 
@@ -85,6 +88,7 @@ pub fn denied(rule: &Rule, reasons: Vec<String>) -> Verdict {
         expires: None,
         reasons,
         mode: rule.mode,
+        break_glass: rule.break_glass,
     }
 }
 
@@ -213,6 +217,7 @@ fn judge(image: &ImageRef, rule: &Rule, trusted: &Trusted) -> Verdict {
         expires: Some(trusted.expires),
         reasons,
         mode: rule.mode,
+        break_glass: rule.break_glass,
     }
 }
 

@@ -12,6 +12,7 @@
 //! - `remote`: the remote trust source reading from a served Notarium and from doctored files;
 //! - `storage`: the storage contract on SQLite and on PostgreSQL.
 
+mod admission;
 mod api;
 mod attacks;
 mod auth;

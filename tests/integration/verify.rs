@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::kit;
 use crate::{initialised, TestApp, GUN};
 
-async fn app_with_policy(yaml: &str) -> (TestApp, std::path::PathBuf) {
+pub(crate) async fn app_with_policy(yaml: &str) -> (TestApp, std::path::PathBuf) {
     let app = TestApp::new().await;
     let path = app.dir.path().join("policy.yaml");
     std::fs::write(&path, yaml).expect("policy written");

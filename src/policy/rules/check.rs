@@ -28,6 +28,7 @@ pub(super) fn rule(
         signers,
         threshold,
         mode,
+        break_glass,
     } = wire;
     let server = server.map(|Text(s)| s);
     let ca = ca.map(|Text(path)| PathBuf::from(path));
@@ -52,6 +53,13 @@ pub(super) fn rule(
         .into_iter()
         .filter_map(|(field, present)| present.then_some(field))
         .collect();
+        if break_glass {
+            return Err(at(
+                "break_glass",
+                "allow already admits every image; break-glass applies to enforce and warn rules"
+                    .to_owned(),
+            ));
+        }
         if !set.is_empty() {
             return Err(at(
                 "mode",
@@ -96,6 +104,7 @@ pub(super) fn rule(
         signers,
         threshold,
         mode,
+        break_glass,
     })
 }
 

@@ -115,6 +115,7 @@ rules:
                 ],
                 threshold: Some(1),
                 mode: Mode::Warn,
+                break_glass: false,
             },
             Rule {
                 pattern: "registry.example.com/base/**".to_owned(),
@@ -127,6 +128,7 @@ rules:
                 signers: vec![],
                 threshold: None,
                 mode: Mode::Enforce,
+                break_glass: false,
             },
             Rule {
                 pattern: "docker.io/library/*".to_owned(),
@@ -136,6 +138,7 @@ rules:
                 signers: vec![],
                 threshold: None,
                 mode: Mode::Allow,
+                break_glass: false,
             },
         ],
     };

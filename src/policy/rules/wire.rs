@@ -41,6 +41,8 @@ pub(super) struct WireRule {
     pub(super) threshold: Option<u32>,
     #[serde(default)]
     pub(super) mode: Option<WireMode>,
+    #[serde(default)]
+    pub(super) break_glass: bool,
 }
 
 /// `root:` as written.
