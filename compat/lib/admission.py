@@ -270,12 +270,12 @@ def answer(hook, http, review_text, response_text):
         request = sent["request"]
         uid = request["uid"]
         obj = request.get("object")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         sent, request, uid, obj = None, None, None, None
     try:
         got = json.loads(response_text)
-    except ValueError as e:
-        raise Failure(f"the answer is not JSON ({e}): {response_text[:300]!r}") from None
+    except (ValueError, RecursionError) as e:
+        raise Failure(f"the answer is not JSON ({e})") from None
     if not isinstance(got, dict) or (got.get("apiVersion"), got.get("kind")) != ("admission.k8s.io/v1", "AdmissionReview"):
         raise Failure("the answer is not an admission.k8s.io/v1 AdmissionReview")
     resp = got.get("response")
