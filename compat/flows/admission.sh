@@ -364,4 +364,6 @@ admission_up() {
 }
 check "[admission] notarium admission starts (root pinned by the ID docker trust inspect prints; ca: set)" -- admission_up
 admission_cases "$AR_URL" remote
+else
+  echo "# [admission] not run against $TARGET: the webhook is part of Notarium, not of a Notary server"
 fi
