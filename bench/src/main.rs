@@ -6,6 +6,7 @@ mod client;
 mod kit;
 mod resources;
 mod servers;
+mod verify;
 mod wrk;
 
 use std::collections::BTreeMap;
@@ -39,7 +40,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "reads,publishes,big,growth,resources"
+        default_value = "reads,publishes,big,growth,verify,resources"
     )]
     sections: Vec<String>,
 }
@@ -59,6 +60,8 @@ struct Plan {
     /// Connections of the idle-socket flood, and GETs measured under it.
     flood: usize,
     flood_samples: usize,
+    /// The enforcement rows.
+    verify: verify::Plan,
 }
 
 /// One row of the result table: a value per server (None: not measured there).
@@ -257,6 +260,11 @@ async fn main() -> anyhow::Result<()> {
             samples: 200,
             flood: 300,
             flood_samples: 5,
+            verify: verify::Plan {
+                repositories: 50,
+                seconds: 1,
+                runs: 3,
+            },
         }
     } else {
         Plan {
@@ -267,6 +275,11 @@ async fn main() -> anyhow::Result<()> {
             samples: 2_000,
             flood: resources::FLOOD,
             flood_samples: 50,
+            verify: verify::Plan {
+                repositories: 2_000,
+                seconds: args.duration,
+                runs: 10,
+            },
         }
     };
     let dir = tempfile::tempdir()?;
@@ -540,6 +553,28 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    let mut notes: Vec<&str> = Vec::new();
+    if run("verify") {
+        eprintln!("verify…");
+        let verified = verify::run(
+            &plan.verify,
+            dir.path(),
+            &tls,
+            &args.notarium,
+            &notarium,
+            &notary,
+        )
+        .await?;
+        for r in verified {
+            row(
+                r.metric,
+                r.unit,
+                r.higher_is_better,
+                r.values.into_iter().collect(),
+            );
+        }
+        notes.push(verify::NOTE);
+    }
     if run("resources") {
         let ca = std::fs::read(&tls.ca)?;
         let burst = if args.quick { 4 } else { resources::BURST };
@@ -665,7 +700,7 @@ async fn main() -> anyhow::Result<()> {
         server.stop().await;
     }
 
-    let table = render(&rows, &plan);
+    let table = render(&rows, &plan, &notes);
     println!("{table}");
     if let Some(out) = args.out {
         std::fs::write(out, &table)?;
@@ -673,7 +708,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn render(rows: &[Row], plan: &Plan) -> String {
+fn render(rows: &[Row], plan: &Plan, notes: &[&str]) -> String {
     let fmt = |v: Option<&f64>| match v {
         None => "—".to_owned(),
         Some(v) if *v >= 100.0 => format!("{v:.0}"),
@@ -686,8 +721,10 @@ fn render(rows: &[Row], plan: &Plan) -> String {
     };
     let mut out = format!(
         "Reads: wrk, 2 threads, {} s each. Publishes: {} updates per case. Ratios are notarium ÷ the other.\n\n\
-         | metric | unit | notarium | notary-server | nginx | ÷ notary-server | ÷ nginx |\n|---|---|---|---|---|---|---|\n",
-        plan.duration, plan.publishes
+         {}| metric | unit | notarium | notary-server | nginx | ÷ notary-server | ÷ nginx |\n|---|---|---|---|---|---|---|\n",
+        plan.duration,
+        plan.publishes,
+        notes.iter().map(|n| format!("{n}\n\n")).collect::<String>()
     );
     for r in rows {
         let (n, g, x) = (

@@ -1,5 +1,6 @@
 //! The three servers under test, each with TLS from one bench CA on a loopback port.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -88,14 +89,39 @@ impl Server {
         notarium: &Path,
         root: &Path,
     ) -> anyhow::Result<Server> {
+        Server::spawn(kind, dir, tls, notarium, root, "notarium-data", &[]).await
+    }
+
+    /// Starts a second notarium with its own data directory `dir/data` and extra arguments
+    /// for `serve` (`--policy FILE`).
+    pub async fn start_notarium(
+        dir: &Path,
+        tls: &Tls,
+        notarium: &Path,
+        data: &str,
+        extra: &[OsString],
+    ) -> anyhow::Result<Server> {
+        Server::spawn(Kind::Notarium, dir, tls, notarium, dir, data, extra).await
+    }
+
+    async fn spawn(
+        kind: Kind,
+        dir: &Path,
+        tls: &Tls,
+        notarium: &Path,
+        root: &Path,
+        data: &str,
+        extra: &[OsString],
+    ) -> anyhow::Result<Server> {
         let port = free_port()?;
         let listen = format!("127.0.0.1:{port}");
         let mut command = match kind {
             Kind::Notarium => {
-                let data = dir.join("notarium-data");
+                let data = dir.join(data);
                 let mut c = Command::new(notarium);
                 c.args(["serve", "--listen", &listen, "--data-dir"])
-                    .arg(&data);
+                    .arg(&data)
+                    .args(extra);
                 c.arg("--tls-cert")
                     .arg(&tls.cert)
                     .arg("--tls-key")

@@ -1,5 +1,6 @@
 //! Runs wrk (Debian's package) against one URL and reads its summary.
 
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context as _};
@@ -25,13 +26,28 @@ fn ms(text: &str) -> Option<f64> {
 
 /// `wrk -t2 -cN -dDs --latency https://127.0.0.1:PORT/PATH` (keep-alive TLS).
 pub fn run(port: u16, path: &str, connections: usize, seconds: u64) -> anyhow::Result<WrkResult> {
-    let output = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{connections}"),
-            &format!("-d{seconds}s"),
-            "--latency",
-        ])
+    run_script(port, path, connections, seconds, None)
+}
+
+/// As [`run`], with a Lua script (`-s FILE`) that shapes each request (method, body, headers).
+pub fn run_script(
+    port: u16,
+    path: &str,
+    connections: usize,
+    seconds: u64,
+    script: Option<&Path>,
+) -> anyhow::Result<WrkResult> {
+    let mut command = Command::new("wrk");
+    command.args([
+        "-t2",
+        &format!("-c{connections}"),
+        &format!("-d{seconds}s"),
+        "--latency",
+    ]);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command
         .arg(format!("https://127.0.0.1:{port}{path}"))
         .output()
         .context("running wrk (apt-get install wrk)")?;

@@ -15,12 +15,16 @@ use crate::config::LogFormat;
 use crate::enforce::{self, Enforcer, Settings};
 use crate::http::metrics::Metrics;
 
-/// Arguments of `admission`.
+/// Arguments of `admission`: the webhook's settings, or a subcommand.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct AdmissionCommand {
+    /// Something else than running the webhook.
+    #[command(subcommand)]
+    command: Option<AdmissionSubcommand>,
     /// The trust policy (YAML, docs/enforcement.md); every rule that checks names its `server`.
-    #[arg(long, env = "NOTARIUM_POLICY", value_name = "FILE")]
-    policy: PathBuf,
+    #[arg(long, env = "NOTARIUM_POLICY", value_name = "FILE", required = true)]
+    policy: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "NOTARIUM_LISTEN", default_value = "0.0.0.0:8443")]
     listen: SocketAddr,
@@ -66,22 +70,36 @@ pub struct AdmissionCommand {
     log_format: LogFormat,
 }
 
+/// Subcommands of `admission`.
+#[derive(Debug, clap::Subcommand)]
+pub enum AdmissionSubcommand {
+    /// Make the webhook's TLS certificate for SERVICE.NAMESPACE.svc and print the caBundle.
+    Certs(crate::cli::admission_certs::CertsCommand),
+}
+
 impl AdmissionCommand {
-    /// Runs the webhook until SIGTERM or Ctrl-C.
+    /// Runs the webhook until SIGTERM or Ctrl-C (or the subcommand).
     pub fn run(self) -> anyhow::Result<()> {
+        if let Some(AdmissionSubcommand::Certs(certs)) = self.command {
+            return certs.run();
+        }
         crate::cli::serve::init_tracing(self.log_format);
         crate::cli::runtime()?.block_on(self.serve())
     }
 
     async fn serve(self) -> anyhow::Result<()> {
-        let policy = enforce::load_policy(&self.policy).map_err(anyhow::Error::msg)?;
+        let policy_path = self
+            .policy
+            .clone()
+            .context("--policy is required to run the webhook")?;
+        let policy = enforce::load_policy(&policy_path).map_err(anyhow::Error::msg)?;
         let clock: SharedClock = Arc::new(SystemClock);
         let settings = Settings {
             trust_dir: Some(self.trust_dir.clone()),
             docker_config: self.docker_config.clone(),
             ..Settings::default()
         };
-        tracing::info!(policy = %self.policy.display(), rules = policy.policy.rules.len(), "admission webhook");
+        tracing::info!(policy = %policy_path.display(), rules = policy.policy.rules.len(), "admission webhook");
         let enforcer = Arc::new(Enforcer::new(policy, None, settings, clock));
         let metrics = Arc::new(Metrics::new());
         let admission = Admission::new(
@@ -90,7 +108,7 @@ impl AdmissionCommand {
             AdmissionMetrics::new(metrics.registry())?,
         )
         .with_break_glass_annotation(self.break_glass_annotation.clone());
-        crate::cli::serve::reload_on_sighup(enforcer, self.policy.clone())?;
+        crate::cli::serve::reload_on_sighup(enforcer, policy_path)?;
         let tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
             _ => None,

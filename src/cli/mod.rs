@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand.
 
 pub mod admission;
+pub mod admission_certs;
 pub mod import;
 pub mod keys;
 pub mod serve;

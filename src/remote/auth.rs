@@ -48,7 +48,7 @@ pub(super) enum Freshness {
 pub(super) struct Session<'a> {
     config: &'a RemoteConfig,
     transport: &'a Transport,
-    gun: &'a Gun,
+    subject: Subject<'a>,
     credentials: OnceCell<Option<Credentials>>,
     /// Set once a `Basic` challenge was answered: later reads send the credentials at once.
     basic: AtomicBool,
@@ -98,16 +98,57 @@ impl Authorization {
     }
 }
 
+/// What a session reads: one repository, or the catalog (the global changefeed).
+#[derive(Debug, Clone, Copy)]
+enum Subject<'a> {
+    Repository(&'a Gun),
+    Catalog,
+}
+
+impl<'a> Subject<'a> {
+    /// The name tokens are kept under.
+    fn key(&self) -> &'a str {
+        match self {
+            Subject::Repository(gun) => gun.as_str(),
+            Subject::Catalog => "registry:catalog",
+        }
+    }
+
+    /// The scope asked for when a challenge names none.
+    fn default_scope(&self) -> String {
+        match self {
+            Subject::Repository(gun) => format!("repository:{gun}:pull"),
+            Subject::Catalog => "registry:catalog:*".to_owned(),
+        }
+    }
+
+    fn gun(&self) -> Option<&'a Gun> {
+        match self {
+            Subject::Repository(gun) => Some(gun),
+            Subject::Catalog => None,
+        }
+    }
+}
+
 impl<'a> Session<'a> {
     pub(super) fn new(
         config: &'a RemoteConfig,
         transport: &'a Transport,
         gun: &'a Gun,
     ) -> Session<'a> {
+        Session::about(config, transport, Subject::Repository(gun))
+    }
+
+    /// A session for the global changefeed (catalog scope).
+    pub(super) fn catalog(config: &'a RemoteConfig, transport: &'a Transport) -> Session<'a> {
+        Session::about(config, transport, Subject::Catalog)
+    }
+
+    fn about(config: &'a RemoteConfig, transport: &'a Transport, subject: Subject<'a>) -> Session<'a> {
         Session {
             config,
             transport,
-            gun,
+            subject,
             credentials: OnceCell::new(),
             basic: AtomicBool::new(false),
         }
@@ -125,7 +166,7 @@ impl<'a> Session<'a> {
         let kept = self
             .transport
             .tokens
-            .for_gun(self.gun.as_str(), Instant::now())
+            .for_gun(self.subject.key(), Instant::now())
             .map(|(key, token)| Authorization::Bearer {
                 key,
                 token,
@@ -240,7 +281,7 @@ impl<'a> Session<'a> {
             "http" if !self.transport.is_https() => {}
             _ => return Err(format!("token realm {realm} is not https")),
         }
-        let default_scope = format!("repository:{}:pull", self.gun);
+        let default_scope = self.subject.default_scope();
         let key = TokenKey {
             realm: realm.to_string(),
             service: challenge.param("service").unwrap_or_default().to_owned(),
@@ -265,7 +306,7 @@ impl<'a> Session<'a> {
 
     fn remember(&self, key: &TokenKey, token: &Zeroizing<String>, lifetime: Duration) {
         self.transport.tokens.insert(
-            self.gun.as_str(),
+            self.subject.key(),
             key.clone(),
             token.clone(),
             lifetime,
@@ -300,7 +341,7 @@ impl<'a> Session<'a> {
     /// Hosts whose credentials may serve: the trust server's, then the image registry's.
     fn hosts(&self) -> Vec<String> {
         let mut hosts = vec![self.transport.host()];
-        if let Some(registry) = super::registry_host(self.gun) {
+        if let Some(registry) = self.subject.gun().and_then(super::registry_host) {
             if !hosts.iter().any(|h| h == registry) {
                 hosts.push(registry.to_owned());
             }

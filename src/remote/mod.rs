@@ -12,6 +12,7 @@
 
 mod auth;
 pub mod cache;
+pub mod changes;
 pub mod credentials;
 mod read;
 mod transport;
@@ -24,6 +25,7 @@ use crate::policy::TrustData;
 use crate::tuf::role::RoleName;
 
 pub use cache::{CachedRepo, TrustCache};
+pub use changes::Change;
 pub use credentials::Credentials;
 
 /// Where and how to reach one trust server.

@@ -88,6 +88,19 @@ impl Transport {
         }
     }
 
+    /// `{server}/v2/_trust/changefeed`.
+    pub(super) fn changefeed_url(&self) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .pop_if_empty()
+                .push("v2")
+                .push("_trust")
+                .push("changefeed");
+        }
+        url
+    }
+
     /// `{server}/v2/{gun}/_trust/tuf/{file}`, the GUN escaped segment by segment.
     pub(super) fn role_url(&self, gun: &Gun, file: &str) -> Url {
         let mut url = self.base.clone();

@@ -7,6 +7,7 @@
 //! - `attacks`: every refused update, each leaving the stored state byte-identical;
 //! - `races`: parallel publishes and key requests on a multi-threaded runtime;
 //! - `resources`: the upload budget, and connection slots under a flood of silent sockets;
+//! - `deploy`: the Kubernetes manifests, read into their `k8s-openapi` types, and their invariants;
 //! - `crash`: the real binary killed with SIGKILL in the middle of publishes;
 //! - `ops`: a panic of the SQLite writer, and what `serve` logs at start;
 //! - `remote`: the remote trust source reading from a served Notarium and from doctored files;
@@ -17,6 +18,7 @@ mod api;
 mod attacks;
 mod auth;
 mod crash;
+mod deploy;
 mod kit;
 mod ops;
 mod races;

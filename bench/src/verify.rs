@@ -1,0 +1,293 @@
+//! The enforcement rows (`--sections verify`): `POST /v1/verify` of a notarium serving a trust
+//! policy, with a warm decision cache (wrk) and with a cache miss on every request (a new
+//! repository each time, so each request verifies a whole chain: root, timestamp, snapshot,
+//! targets), and `notarium verify` run as a process, end to end, against notarium and against
+//! notary-server as the remote, with an empty and with a remembered trust directory.
+//!
+//! notary-server has no verifier of its own: the `POST` rows have no value in its column. In
+//! the `notarium verify` rows the columns name the remote the same command reads.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt as _};
+use ring::digest::{digest, SHA256};
+use serde_json::Value;
+
+use crate::client::Client;
+use crate::servers::{Server, Tls};
+use crate::{pct, prepare_new, run_publishes, sorted, wrk, Row};
+
+/// The prefix of every bench repository: a first component with a dot stays the registry
+/// under Docker's normalisation, so the image's name is the GUN as published.
+const PREFIX: &str = "registry.bench/verify";
+/// The one tag each repository signs (`prepare_new` publishes one target, `t0`).
+const TAG: &str = "t0";
+/// Requests in flight for the cache-miss rows.
+const MISS_IN_FLIGHT: usize = 8;
+/// Connections of the warm-cache wrk run.
+const WARM_CONNECTIONS: usize = 32;
+
+/// Printed under the table when the section ran.
+pub const NOTE: &str = "Verify rows: `POST /v1/verify` is notarium's alone (notary-server \
+    has no verifier: — in its column). The `notarium verify` rows run the same notarium binary \
+    as a client; their columns name the remote server it reads.";
+
+/// Sizes of the section.
+pub struct Plan {
+    /// Repositories published for the cache-miss rows, each asked about once.
+    pub repositories: usize,
+    /// Seconds of the warm-cache wrk run.
+    pub seconds: u64,
+    /// Runs of `notarium verify` per case (the median is reported).
+    pub runs: usize,
+}
+
+/// The policy the verifying server is started with: every repository, root trusted on first
+/// use.
+const POLICY: &str = "rules:\n  - match: \"**\"\n    root:\n      tofu: true\n";
+
+/// Runs the section: starts a notarium with `--policy` for the `POST` rows, and reads the
+/// already running `notarium` and `notary` with `notarium verify`.
+pub async fn run(
+    plan: &Plan,
+    dir: &Path,
+    tls: &Tls,
+    bin: &Path,
+    notarium: &Server,
+    notary: &Server,
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let policy = dir.join("verify-policy.yaml");
+    std::fs::write(&policy, POLICY)?;
+    let served = Server::start_notarium(
+        dir,
+        tls,
+        bin,
+        "notarium-verify-data",
+        &[OsString::from("--policy"), policy.into_os_string()],
+    )
+    .await
+    .context("starting notarium with --policy")?;
+    let result = served_rows(plan, dir, &served, &mut rows).await;
+    served.stop().await;
+    result?;
+
+    eprintln!("  notarium verify, {} runs per case…", plan.runs);
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    for server in [notarium, notary] {
+        let work = prepare_new(&server.client, &format!("{PREFIX}/cli"), 1, 1).await?;
+        let image = format!("{}:{TAG}", work[0].0);
+        run_publishes(&server.client, work, 1).await?;
+        let (c, w) = cli_runs(plan.runs, dir, &tls.ca, bin, server, &image).await?;
+        cold.push((server.kind.name(), pct(&c, 0.5)));
+        warm.push((server.kind.name(), pct(&w, 0.5)));
+    }
+    let runs = plan.runs;
+    rows.push(row(
+        format!("notarium verify, one image, empty trust dir, median of {runs} runs"),
+        "ms",
+        false,
+        cold,
+    ));
+    rows.push(row(
+        format!("notarium verify, one image, warm trust dir, median of {runs} runs"),
+        "ms",
+        false,
+        warm,
+    ));
+    Ok(rows)
+}
+
+/// The `POST /v1/verify` rows against `served`.
+async fn served_rows(
+    plan: &Plan,
+    dir: &Path,
+    served: &Server,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    let client = &served.client;
+    let warm = prepare_new(client, &format!("{PREFIX}/warm"), 1, 1).await?;
+    let warm_image = format!("{}:{TAG}", warm[0].0);
+    run_publishes(client, warm, 1).await?;
+    // The first answer fills the decision cache; it must be an allowed one, or wrk would
+    // measure cached denials.
+    verify_once(client, &warm_image).await?;
+
+    eprintln!("  POST /v1/verify, warm decision cache, {WARM_CONNECTIONS} connections…");
+    let script = dir.join("verify.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = '{}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
+            body(&warm_image)
+        ),
+    )?;
+    let result = wrk::run_script(
+        served.port,
+        "/v1/verify",
+        WARM_CONNECTIONS,
+        plan.seconds,
+        Some(&script),
+    )?;
+    verify_once(client, &warm_image).await?;
+    let label = format!("POST /v1/verify, warm decision cache, {WARM_CONNECTIONS} connections");
+    rows.push(row(
+        label.clone(),
+        "verifications/s",
+        true,
+        vec![("notarium", result.requests_per_second)],
+    ));
+    rows.push(row(
+        format!("{label}, p99"),
+        "ms",
+        false,
+        vec![("notarium", result.p99_ms)],
+    ));
+
+    let n = plan.repositories;
+    eprintln!("  POST /v1/verify, a cache miss per request: publishing {n} repositories…");
+    let work = prepare_new(client, &format!("{PREFIX}/miss"), n, 1).await?;
+    let images: Vec<String> = work.iter().map(|(gun, _)| format!("{gun}:{TAG}")).collect();
+    run_publishes(client, work, MISS_IN_FLIGHT).await?;
+    // Open the connections first (on the cached image), so no request below pays a handshake.
+    let opened: Vec<anyhow::Result<Duration>> = stream::iter(0..MISS_IN_FLIGHT)
+        .map(|_| verify_once(client, &warm_image))
+        .buffer_unordered(MISS_IN_FLIGHT)
+        .collect()
+        .await;
+    opened.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let start = Instant::now();
+    let results: Vec<anyhow::Result<Duration>> = stream::iter(&images)
+        .map(|image| verify_once(client, image))
+        .buffer_unordered(MISS_IN_FLIGHT)
+        .collect()
+        .await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let latencies = sorted(results.into_iter().collect::<anyhow::Result<Vec<_>>>()?);
+    let label = format!(
+        "POST /v1/verify, a cache miss per request ({n} repositories, each once), \
+         {MISS_IN_FLIGHT} in flight"
+    );
+    rows.push(row(
+        label.clone(),
+        "verifications/s",
+        true,
+        vec![("notarium", n as f64 / elapsed)],
+    ));
+    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
+        rows.push(row(
+            format!("{label}, {name}"),
+            "ms",
+            false,
+            vec![("notarium", pct(&latencies, p))],
+        ));
+    }
+    Ok(())
+}
+
+/// `{"images": [image]}`.
+fn body(image: &str) -> String {
+    serde_json::json!({ "images": [image] }).to_string()
+}
+
+/// The digest every bench tag is signed with: `kit::target` lists the sha256 of the name.
+fn digest_of_tag() -> String {
+    format!("sha256:{}", hex::encode(digest(&SHA256, TAG.as_bytes())))
+}
+
+/// One `POST /v1/verify` of `image`, which must come back allowed with its signed digest.
+async fn verify_once(client: &Client, image: &str) -> anyhow::Result<Duration> {
+    let answer = client
+        .post_bytes("/v1/verify", "application/json", Bytes::from(body(image)))
+        .await?;
+    let text = String::from_utf8_lossy(&answer.body);
+    if answer.status != 200 {
+        bail!("POST /v1/verify of {image}: {} {text}", answer.status);
+    }
+    let value: Value = serde_json::from_slice(&answer.body)
+        .with_context(|| format!("POST /v1/verify of {image}: {text}"))?;
+    let result = &value["results"][0];
+    if result["allowed"] != Value::Bool(true) || result["digest"] != digest_of_tag().as_str() {
+        bail!("POST /v1/verify of {image}: not allowed with its signed digest: {text}");
+    }
+    Ok(answer.took)
+}
+
+/// `runs` runs of `notarium verify --tofu image` against `server` with a new trust directory
+/// each (cold), then `runs` with one trust directory filled by a run before them (warm).
+async fn cli_runs(
+    runs: usize,
+    dir: &Path,
+    ca: &Path,
+    bin: &Path,
+    server: &Server,
+    image: &str,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let expected = format!("{image}@{}", digest_of_tag());
+    let mut cold = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let trust = tempfile::tempdir_in(dir)?;
+        cold.push(verify_process(bin, server, ca, trust.path(), image, &expected).await?);
+    }
+    let trust = tempfile::tempdir_in(dir)?;
+    verify_process(bin, server, ca, trust.path(), image, &expected).await?;
+    let mut warm = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        warm.push(verify_process(bin, server, ca, trust.path(), image, &expected).await?);
+    }
+    Ok((sorted(cold), sorted(warm)))
+}
+
+/// One `notarium verify` process, from spawn to exit; it must print exactly `expected`.
+async fn verify_process(
+    bin: &Path,
+    server: &Server,
+    ca: &Path,
+    trust: &Path,
+    image: &str,
+    expected: &str,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let output = tokio::process::Command::new(bin)
+        .args(["verify", "--server", &server.client.base, "--ca"])
+        .arg(ca)
+        .arg("--trust-dir")
+        .arg(trust)
+        .args(["--tofu", image])
+        .env_remove("DOCKER_CONTENT_TRUST_SERVER")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("running notarium verify")?;
+    let took = start.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || stdout.trim() != expected {
+        bail!(
+            "notarium verify {image} against {}: {} (stdout {stdout:?}, stderr {:?})",
+            server.kind.name(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(took)
+}
+
+fn row(
+    metric: String,
+    unit: &'static str,
+    higher_is_better: bool,
+    values: Vec<(&'static str, f64)>,
+) -> Row {
+    Row {
+        metric,
+        values: values.into_iter().collect(),
+        unit,
+        higher_is_better,
+    }
+}
