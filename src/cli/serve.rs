@@ -143,7 +143,10 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
         Some(enforcer) => Some(Arc::new(crate::admission::Admission::new(
             Arc::clone(enforcer),
             crate::admission::DEFAULT_DEADLINE,
-            crate::admission::AdmissionMetrics::new(metrics.registry())?,
+            {
+                enforcer.register_metrics(metrics.registry())?;
+                crate::admission::AdmissionMetrics::new(metrics.registry())?
+            },
         ))),
     };
     Ok(AppState {

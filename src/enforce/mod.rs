@@ -113,6 +113,7 @@ pub struct Enforcer {
     decisions: decisions::Decisions,
     feeds: Mutex<HashMap<String, Arc<feed::Feed>>>,
     remote_decisions: decisions::RemoteDecisions,
+    cache_lookups: prometheus::IntCounterVec,
     clock: SharedClock,
 }
 
@@ -144,8 +145,32 @@ impl Enforcer {
             decisions: decisions::Decisions::new(),
             feeds: Mutex::new(HashMap::new()),
             remote_decisions: decisions::RemoteDecisions::new(),
+            cache_lookups: prometheus::IntCounterVec::new(
+                prometheus::Opts::new(
+                    "notarium_decision_cache_total",
+                    "Decision cache lookups by trust source (local, remote) and result (hit, miss)",
+                ),
+                &["source", "result"],
+            )
+            .expect("a valid metric"),
             clock,
         }
+    }
+
+    /// Exports the decision cache's hits and misses through `registry`.
+    pub fn register_metrics(
+        &self,
+        registry: &prometheus::Registry,
+    ) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.cache_lookups.clone()))
+    }
+
+    fn counted<T>(&self, source: &str, found: Option<T>) -> Option<T> {
+        let result = if found.is_some() { "hit" } else { "miss" };
+        self.cache_lookups
+            .with_label_values(&[source, result])
+            .inc();
+        found
     }
 
     /// The policy in force.
@@ -264,7 +289,7 @@ impl Enforcer {
             Ok(f) => f,
             Err(why) => return verdict::denied(rule, vec![why]),
         };
-        if let Some(verdict) = self.decisions.get(&key, &fingerprint, now) {
+        if let Some(verdict) = self.counted("local", self.decisions.get(&key, &fingerprint, now)) {
             return verdict;
         }
         let origin = seen::Origin::Local;
