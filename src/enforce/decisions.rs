@@ -32,6 +32,37 @@ impl Key {
 /// not yet valid), so it is made again now and then even when nothing changed.
 const DENIAL_REUSE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
+/// Verified repository states kept at once (each holds its roles' targets).
+pub(super) const VERIFIED_STATES: usize = 1024;
+
+/// What a verified repository state depends on: the policy generation, the repository, the
+/// rule (its anchor and needed roles) and the timestamp the state hangs off. The state itself
+/// expires with its metadata, which `verify` checked at `now`; a state is reused only while the
+/// timestamp is current, and the decision made from it carries the earliest expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct StateKey {
+    generation: u64,
+    gun: String,
+    pattern: String,
+    fingerprint: String,
+}
+
+impl StateKey {
+    pub(super) fn new(
+        generation: u64,
+        gun: &crate::gun::Gun,
+        rule: &Rule,
+        fingerprint: &str,
+    ) -> StateKey {
+        StateKey {
+            generation,
+            gun: gun.as_str().to_owned(),
+            pattern: rule.pattern.clone(),
+            fingerprint: fingerprint.to_owned(),
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Entry {
     fingerprint: String,

@@ -113,6 +113,7 @@ pub struct Enforcer {
     decisions: decisions::Decisions,
     feeds: Mutex<HashMap<String, Arc<feed::Feed>>>,
     remote_decisions: decisions::RemoteDecisions,
+    verified: quick_cache::sync::Cache<decisions::StateKey, Arc<policy::Trusted>>,
     cache_lookups: prometheus::IntCounterVec,
     clock: SharedClock,
 }
@@ -145,6 +146,7 @@ impl Enforcer {
             decisions: decisions::Decisions::new(),
             feeds: Mutex::new(HashMap::new()),
             remote_decisions: decisions::RemoteDecisions::new(),
+            verified: quick_cache::sync::Cache::new(decisions::VERIFIED_STATES),
             cache_lookups: prometheus::IntCounterVec::new(
                 prometheus::Opts::new(
                     "notarium_decision_cache_total",
@@ -190,6 +192,7 @@ impl Enforcer {
         }
         self.decisions.clear();
         self.remote_decisions.clear();
+        self.verified.clear();
     }
 
     /// The decision on every image of `images`, checked concurrently, in order.
@@ -292,6 +295,14 @@ impl Enforcer {
         if let Some(verdict) = self.counted("local", self.decisions.get(&key, &fingerprint, now)) {
             return verdict;
         }
+        // The repository state verified for this rule's anchor before: another image of it
+        // is judged without verifying again.
+        let state_key = decisions::StateKey::new(generation, gun, rule, &fingerprint);
+        if let Some(trusted) = self.verified.get(&state_key).filter(|t| now < t.expires) {
+            let verdict = policy::judge(reference, rule, &trusted);
+            self.decisions.put(key, fingerprint, verdict.clone(), now);
+            return verdict;
+        }
         let origin = seen::Origin::Local;
         let seen = self.seen.get(&origin, gun);
         let (data, fingerprint) =
@@ -299,10 +310,19 @@ impl Enforcer {
                 Ok(d) => d,
                 Err(why) => return verdict::denied(rule, vec![why]),
             };
-        let (verdict, next) = policy::decide(reference, rule, &data, &seen, now);
-        if let Some(next) = next {
-            self.seen.put(&origin, gun, next, None);
-        }
+        let verdict = match policy::verify(gun.as_str(), &rule.root, &data, &seen, now) {
+            Ok(trusted) => {
+                let trusted = Arc::new(trusted);
+                self.seen.put(&origin, gun, trusted.seen.clone(), None);
+                let verdict = policy::judge(reference, rule, &trusted);
+                self.verified.insert(
+                    decisions::StateKey::new(generation, gun, rule, &fingerprint),
+                    trusted,
+                );
+                verdict
+            }
+            Err(refusal) => verdict::denied(rule, vec![refusal.0]),
+        };
         self.decisions.put(key, fingerprint, verdict.clone(), now);
         verdict
     }
