@@ -132,20 +132,39 @@ pub fn verify(
         .signed
         .check_structure()
         .map_err(|e| refuse(format!("timestamp: {e}")))?;
-    fresh("timestamp", timestamp.signed.version, &timestamp.signed.expires, seen, now)?;
+    fresh(
+        "timestamp",
+        timestamp.signed.version,
+        &timestamp.signed.expires,
+        seen,
+        now,
+    )?;
     expires = expires.min(timestamp.signed.expires.at());
-    next.versions.insert("timestamp".into(), timestamp.signed.version);
+    next.versions
+        .insert("timestamp".into(), timestamp.signed.version);
 
-    listed_by(&timestamp.signed.meta, "timestamp", "snapshot", &data.snapshot)?;
+    listed_by(
+        &timestamp.signed.meta,
+        "timestamp",
+        "snapshot",
+        &data.snapshot,
+    )?;
     let snapshot: Signed<Snapshot> = parse_role("snapshot", &data.snapshot)?;
     by_root(&snapshot, "snapshot", &root)?;
     snapshot
         .signed
         .check_structure()
         .map_err(|e| refuse(format!("snapshot: {e}")))?;
-    fresh("snapshot", snapshot.signed.version, &snapshot.signed.expires, seen, now)?;
+    fresh(
+        "snapshot",
+        snapshot.signed.version,
+        &snapshot.signed.expires,
+        seen,
+        now,
+    )?;
     expires = expires.min(snapshot.signed.expires.at());
-    next.versions.insert("snapshot".into(), snapshot.signed.version);
+    next.versions
+        .insert("snapshot".into(), snapshot.signed.version);
     listed_by(&snapshot.signed.meta, "snapshot", "root", &root_bytes)?;
 
     listed_by(&snapshot.signed.meta, "snapshot", "targets", &data.targets)?;
@@ -155,9 +174,16 @@ pub fn verify(
         .signed
         .check_structure(&RoleName::targets())
         .map_err(|e| refuse(format!("targets: {e}")))?;
-    fresh("targets", targets.signed.version, &targets.signed.expires, seen, now)?;
+    fresh(
+        "targets",
+        targets.signed.version,
+        &targets.signed.expires,
+        seen,
+        now,
+    )?;
     expires = expires.min(targets.signed.expires.at());
-    next.versions.insert("targets".into(), targets.signed.version);
+    next.versions
+        .insert("targets".into(), targets.signed.version);
 
     let mut roles = BTreeMap::new();
     roles.insert(
@@ -175,8 +201,7 @@ pub fn verify(
         match verify_delegation(name, bytes, &roles, &snapshot.signed, seen, now) {
             Ok(role) => {
                 expires = expires.min(role.targets.expires.at());
-                next.versions
-                    .insert(name.to_string(), role.targets.version);
+                next.versions.insert(name.to_string(), role.targets.version);
                 roles.insert(name.clone(), role);
             }
             Err(why) => {
@@ -202,7 +227,9 @@ fn parse_role<T: RoleType + serde::de::DeserializeOwned>(
 
 /// `signed` is signed to the threshold `root` sets for the top-level `role`.
 fn by_root<T>(signed: &Signed<T>, role: &str, root: &Root) -> Result<Vec<KeyId>, Refusal> {
-    let keys = root.role(role).ok_or_else(|| refuse(format!("the root defines no {role} role")))?;
+    let keys = root
+        .role(role)
+        .ok_or_else(|| refuse(format!("the root defines no {role} role")))?;
     valid_signers(signed, role, &root.keys, &keys.keyids, keys.threshold)
         .map_err(|e| refuse(format!("{role}: {e}")))
 }
@@ -297,7 +324,10 @@ fn verify_roots(
                 "root version {newest} is older than version {anchor_version} trusted before: the server rolled back, or someone is replaying old trust data"
             )));
         }
-        if let Some((_, bytes)) = chain.iter().find(|(r, _)| r.signed.version == anchor_version) {
+        if let Some((_, bytes)) = chain
+            .iter()
+            .find(|(r, _)| r.signed.version == anchor_version)
+        {
             if Some(bytes.as_ref()) != seen.root.as_deref() {
                 return Err(refuse(format!(
                     "root version {anchor_version} differs from the one trusted before"
@@ -331,9 +361,8 @@ fn verify_roots(
         previous = Some(chain[index].0.clone());
     } else if root_trust.tofu {
         let first = &chain[0].0;
-        let ids = self_signed(first, gun, now).map_err(|e| {
-            refuse(format!("root version {}: {e}", first.signed.version))
-        })?;
+        let ids = self_signed(first, gun, now)
+            .map_err(|e| refuse(format!("root version {}: {e}", first.signed.version)))?;
         signers.extend(ids);
         start = 1;
         previous = Some(first.clone());
@@ -368,14 +397,19 @@ fn verify_roots(
     // The newest root's certificates must be valid now (notary ignores expired leaves).
     self_signed(&newest, gun, now)
         .map_err(|e| refuse(format!("root version {}: {e}", newest.signed.version)))?;
-    fresh("root", newest.signed.version, &newest.signed.expires, seen, now)?;
+    fresh(
+        "root",
+        newest.signed.version,
+        &newest.signed.expires,
+        seen,
+        now,
+    )?;
     signers.sort();
     signers.dedup();
     signers.truncate(MAX_REMEMBERED_SIGNERS);
     next.root_signers = signers;
     next.root = Some(newest_bytes.to_vec());
-    next.versions
-        .insert("root".into(), newest.signed.version);
+    next.versions.insert("root".into(), newest.signed.version);
     Ok((newest.signed, newest_bytes))
 }
 
@@ -407,9 +441,12 @@ fn self_signed(root: &Signed<Root>, gun: &str, now: DateTime<Utc>) -> Result<Vec
         )));
     }
     let threshold = root.signed.role("root").map_or(1, |r| r.threshold);
-    let listed = root.signed.role("root").map_or(&[][..], |r| r.keyids.as_slice());
-    let ids = valid_signers(root, "root", &keys, listed, threshold)
-        .map_err(|e| refuse(e.to_string()))?;
+    let listed = root
+        .signed
+        .role("root")
+        .map_or(&[][..], |r| r.keyids.as_slice());
+    let ids =
+        valid_signers(root, "root", &keys, listed, threshold).map_err(|e| refuse(e.to_string()))?;
     Ok(canonical_ids(&keys, &ids))
 }
 
@@ -435,7 +472,10 @@ fn rotated(
     }
     let keys = usable_root_keys(&root.signed, gun, now, ExpiryCheck::Ignore);
     let threshold = root.signed.role("root").map_or(1, |r| r.threshold);
-    let listed = root.signed.role("root").map_or(&[][..], |r| r.keyids.as_slice());
+    let listed = root
+        .signed
+        .role("root")
+        .map_or(&[][..], |r| r.keyids.as_slice());
     let ids = valid_signers(root, "root", &keys, listed, threshold)
         .map_err(|e| refuse(format!("root version {version}: {e}")))?;
     Ok(canonical_ids(&keys, &ids))
@@ -462,7 +502,10 @@ fn signed_by_pin(
 ) -> Option<Vec<String>> {
     let keys = usable_root_keys(&root.signed, gun, now, ExpiryCheck::Ignore);
     let threshold = root.signed.role("root").map_or(1, |r| r.threshold);
-    let listed = root.signed.role("root").map_or(&[][..], |r| r.keyids.as_slice());
+    let listed = root
+        .signed
+        .role("root")
+        .map_or(&[][..], |r| r.keyids.as_slice());
     let ids = valid_signers(root, "root", &keys, listed, threshold).ok()?;
     let pinned_signed = ids.iter().any(|id| {
         keys.get(id)
@@ -509,10 +552,12 @@ fn root_key_names(root: &Root) -> String {
     let listed = root.role("root").map_or(&[][..], |r| r.keyids.as_slice());
     listed
         .iter()
-        .map(|id| match root.keys.get(id).and_then(|k| k.canonical_id().ok()) {
-            Some(c) if &c != id => format!("{id} (canonical {c})"),
-            _ => id.to_string(),
-        })
+        .map(
+            |id| match root.keys.get(id).and_then(|k| k.canonical_id().ok()) {
+                Some(c) if &c != id => format!("{id} (canonical {c})"),
+                _ => id.to_string(),
+            },
+        )
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -551,7 +596,13 @@ fn verify_delegation(
         entry.threshold,
     )
     .map_err(|e| refuse(format!("{name}: {e}")))?;
-    fresh(name.as_str(), role.signed.version, &role.signed.expires, seen, now)?;
+    fresh(
+        name.as_str(),
+        role.signed.version,
+        &role.signed.expires,
+        seen,
+        now,
+    )?;
     let own: Vec<String> = entry.paths.clone().unwrap_or_default();
     let paths: Vec<String> = match &parent.paths {
         None => own,

@@ -148,9 +148,7 @@ fn judge(image: &ImageRef, rule: &Rule, trusted: &Trusted) -> Verdict {
             );
         }
     } else {
-        let needed = rule
-            .threshold
-            .map_or(rule.signers.len(), |k| k as usize);
+        let needed = rule.threshold.map_or(rule.signers.len(), |k| k as usize);
         for signer in &rule.signers {
             match signer_says(signer, image, trusted) {
                 Ok((digest, keys)) => found.push((signer.role.to_string(), digest, keys)),
