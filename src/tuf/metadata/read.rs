@@ -114,9 +114,9 @@ impl Reader {
     }
 
     fn begin(&mut self, object: bool) -> bool {
-        let shape =
-            self.value_shape()
-                .and_then(|s| if object { s.of_object() } else { s.of_array() });
+        let shape = self
+            .value_shape()
+            .and_then(|s| if object { s.of_object() } else { s.of_array() });
         let write = self.enter();
         self.open.push(Open { object, shape });
         write
