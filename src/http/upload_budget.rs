@@ -25,7 +25,7 @@ pub const SMALL_UPLOAD: usize = 1 << 20;
 /// Memory an update is charged per byte of its body. A 20 MiB update of well-formed targets
 /// files (190,000 targets) once raised the resident size by about 300 MB, when the parts were
 /// parsed into JSON trees; read without a tree, a burst of them (processed one by one) raises
-/// it by about 160 MB (the body, its multipart copy, the canonical bytes and the typed form),
+/// it by 160–190 MB (the body, its multipart copy, the canonical bytes and the typed form),
 /// measured with the `resources` section of bench/. The charge keeps that margin.
 pub const MEMORY_PER_BODY_BYTE: usize = 16;
 
