@@ -192,17 +192,81 @@ async fn parts(content_type: &str, body: Bytes) -> Result<BTreeMap<RoleName, Byt
 }
 
 /// Notary's first pass: the part must be a JSON object with a `signed` object and a
-/// `signatures` array; anything else is `MALFORMED_JSON`.
+/// `signatures` array; anything else is `MALFORMED_JSON`. Read by the scanner alone: a tree of
+/// a large targets file would cost several times its size.
 fn check_envelope(role: &RoleName, data: &[u8]) -> Result<(), ApiError> {
-    let value = cjson::parse(data).map_err(|e| ApiError::MalformedJson(format!("{role}: {e}")))?;
-    let shaped = matches!(value.get("signed"), Some(cjson::Value::Object(_)))
-        && matches!(value.get("signatures"), Some(cjson::Value::Array(_)));
-    if !shaped {
+    let mut top = TopLevel::default();
+    cjson::scan(data, &mut top).map_err(|e| ApiError::MalformedJson(format!("{role}: {e}")))?;
+    if !(top.signed_object && top.signatures_array) {
         return Err(ApiError::MalformedJson(format!(
             "{role}: expected an object with \"signed\" and \"signatures\""
         )));
     }
     Ok(())
+}
+
+/// Notes the JSON types of the members `signed` and `signatures` of a top-level object.
+#[derive(Default)]
+struct TopLevel {
+    /// Containers open.
+    depth: usize,
+    /// The name of the top-level member whose value comes next.
+    member: Option<TopMember>,
+    signed_object: bool,
+    signatures_array: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TopMember {
+    Signatures,
+    Signed,
+}
+
+impl TopLevel {
+    /// A value starts; whether it is an object, an array.
+    fn value(&mut self, object: bool, array: bool) {
+        if self.depth == 1 {
+            match self.member.take() {
+                Some(TopMember::Signed) => self.signed_object = object,
+                Some(TopMember::Signatures) => self.signatures_array = array,
+                None => {}
+            }
+        }
+    }
+}
+
+impl cjson::Visitor for TopLevel {
+    fn scalar(&mut self, _: cjson::Scalar<'_>) {
+        self.value(false, false);
+    }
+
+    fn begin_array(&mut self) {
+        self.value(false, true);
+        self.depth += 1;
+    }
+
+    fn end_array(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    fn begin_object(&mut self) {
+        self.value(true, false);
+        self.depth += 1;
+    }
+
+    fn key(&mut self, key: &str) {
+        if self.depth == 1 {
+            self.member = match key {
+                "signed" => Some(TopMember::Signed),
+                "signatures" => Some(TopMember::Signatures),
+                _ => None,
+            };
+        }
+    }
+
+    fn end_object(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
 }
 
 /// Validates and stores one atomic update; 200 with an empty body on success.
@@ -239,4 +303,30 @@ pub(super) async fn update_tuf(
     };
     state.repos.update(gun, uploads).await?;
     Ok(().into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_needs_a_signed_object_and_a_signatures_array_at_the_top() {
+        let role = RoleName::targets();
+        check_envelope(&role, br#"{"signatures":[],"signed":{"signed":1}}"#).expect("shaped");
+        for bad in [
+            &br#"{"signed":[],"signatures":[]}"#[..],
+            br#"{"signed":{},"signatures":{}}"#,
+            br#"{"signed":{}}"#,
+            br#"{"x":{"signed":{},"signatures":[]},"signatures":[]}"#,
+            br#"[{"signed":{},"signatures":[]}]"#,
+            br#"{"signed":{},"signatures":[],"signed":{}}"#,
+            br#"{"signed":{},"signatures":[]"#,
+        ] {
+            assert!(
+                matches!(check_envelope(&role, bad), Err(ApiError::MalformedJson(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 }

@@ -22,10 +22,11 @@ pub const DEFAULT_UPLOAD_BUDGET: usize = 256 << 20;
 pub const MIN_UPLOAD_BUDGET: usize = 16 << 20;
 /// A body of at most this size is a small update: it may use the whole budget.
 pub const SMALL_UPLOAD: usize = 1 << 20;
-/// Memory an update uses per byte of its body, at its peak: a 20 MiB update of well-formed
-/// targets files (190,000 targets) raised the resident size by about 300 MB (the body, its
-/// multipart copy, and the parsed JSON trees, whose small objects cost far more than their
-/// text), measured with the `resources` section of bench/.
+/// Memory an update is charged per byte of its body. A 20 MiB update of well-formed targets
+/// files (190,000 targets) once raised the resident size by about 300 MB, when the parts were
+/// parsed into JSON trees; read without a tree, a burst of them (processed one by one) raises
+/// it by 160–190 MB (the body, its multipart copy, the canonical bytes and the typed form),
+/// measured with the `resources` section of bench/. The charge keeps that margin.
 pub const MEMORY_PER_BODY_BYTE: usize = 16;
 
 /// Update body bytes reserved by the requests in flight, against a fixed total.

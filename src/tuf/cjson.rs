@@ -16,8 +16,12 @@
 //! differ and break verification of real client files (docs/protocol.md §5.5).
 
 mod parser;
+mod tree;
+mod writer;
 
-pub use parser::parse;
+pub use parser::{scan, Scalar, Visitor};
+pub use tree::parse;
+pub use writer::CanonicalWriter;
 
 use crate::tuf::error::Error;
 
@@ -87,14 +91,19 @@ impl Number {
     ///
     /// Off-spec: Go's conversion of floats beyond int64 is undefined; those are rejected here.
     pub fn canonical(&self) -> Result<i64, Error> {
-        const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
-        let f = self.as_f64();
-        if !f.is_finite() || f.fract() != 0.0 || !(-LIMIT..LIMIT).contains(&f) {
-            return Err(Error::UnsupportedValue(crate::tuf::error::excerpt(&self.0)));
-        }
-        // In range and integral, so the conversion is exact; -0.0 becomes 0.
-        Ok(f as i64)
+        canonical_integer(&self.0)
     }
+}
+
+/// [`Number::canonical`] of a literal that passed the JSON number grammar.
+fn canonical_integer(text: &str) -> Result<i64, Error> {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    let f = text.parse::<f64>().unwrap_or(f64::NAN);
+    if !f.is_finite() || f.fract() != 0.0 || !(-LIMIT..LIMIT).contains(&f) {
+        return Err(Error::UnsupportedValue(crate::tuf::error::excerpt(text)));
+    }
+    // In range and integral, so the conversion is exact; -0.0 becomes 0.
+    Ok(f as i64)
 }
 
 impl From<i64> for Number {

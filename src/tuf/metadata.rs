@@ -1,13 +1,15 @@
 //! Notary's TUF metadata dialect (docs/protocol.md §4): typed roles, signatures, and the canonical bytes
 //! the signatures cover.
 //!
-//! A file is read twice: once by [`cjson::parse`] to compute the canonical bytes of `signed`
-//! (what every signature covers, docs/protocol.md §5.2), and once by serde into typed structs. Field names
-//! are matched exactly; names Go would match case-insensitively are refused (see `shape`).
+//! A file is read twice: once by the scanner ([`crate::tuf::cjson::scan`]), which checks it and writes the
+//! canonical bytes of `signed` (what every signature covers, docs/protocol.md §5.2) without
+//! building a tree (see `read`), and once by serde into typed structs. Field names are matched
+//! exactly; names Go would match case-insensitively are refused (see `shape`).
 
 mod build;
 mod expires;
 mod file_meta;
+mod read;
 mod roles;
 mod shape;
 
@@ -18,10 +20,10 @@ use serde::Deserialize;
 
 pub use build::{envelope_bytes, snapshot_value, timestamp_value};
 pub use expires::Expires;
-pub use file_meta::FileMeta;
+pub use file_meta::{FileMeta, Hashes};
 pub use roles::{DelegatedRole, Delegations, RoleKeys, Root, Snapshot, Targets, Timestamp};
 
-use crate::tuf::cjson::{self, Value};
+use crate::tuf::cjson::Value;
 use crate::tuf::error::{excerpt, Error};
 use crate::tuf::key::KeyId;
 
@@ -122,29 +124,25 @@ struct Envelope<T> {
 
 /// Parses a metadata file of role type `T`.
 ///
-/// Checks: strict JSON (see [`cjson::parse`]); field names exact with no case-folded
+/// Checks: strict JSON (see [`crate::tuf::cjson::parse`]); field names exact with no case-folded
 /// duplicates; `_type` exactly `T::TYPE`; `version` an integer ≥ 1; `expires` RFC 3339;
 /// each `keys` map entry under its computed key ID; signature key IDs 64 lowercase hex and
 /// `sig` strict base64; and that `signed` has canonical bytes (no fractional numbers).
 /// Structural rules beyond that are the `check_structure` methods; signatures are
 /// [`crate::tuf::verify::verify_threshold`].
 pub fn parse<T: RoleType + DeserializeOwned>(bytes: &[u8]) -> Result<Signed<T>, Error> {
-    let document = cjson::parse(bytes)?;
-    shape::check_envelope(&document, T::TYPE)?;
-    let signed = document
-        .get("signed")
-        .ok_or_else(|| Error::Malformed("missing \"signed\"".to_owned()))?;
-    let found = signed.get("_type").and_then(Value::as_str);
-    if found != Some(T::TYPE) {
+    let outline = read::outline(bytes, T::TYPE)?;
+    outline.shape?;
+    if !outline.has_signed {
+        return Err(Error::Malformed("missing \"signed\"".to_owned()));
+    }
+    if outline.signed_type.as_deref() != Some(T::TYPE) {
         return Err(Error::WrongType {
             expected: T::TYPE,
-            found: excerpt(found.unwrap_or_default()),
+            found: excerpt(outline.signed_type.as_deref().unwrap_or_default()),
         });
     }
-    let canonical = cjson::encode(signed)?;
-    // The tree is as large as the typed parse below (about eight times the text for a targets
-    // file of many entries): holding both at once would double the peak of a large update.
-    drop(document);
+    let canonical = outline.canonical?;
     let envelope: Envelope<T> =
         serde_json::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))?;
     Ok(Signed {

@@ -1,24 +1,66 @@
-//! A small strict JSON parser producing [`Value`] trees that keep number literals.
+//! A small strict JSON scanner that reports a document's parts to a [`Visitor`] as it reads
+//! them, without building anything itself: [`parse`](super::parse) builds a tree from them,
+//! [`CanonicalWriter`](super::CanonicalWriter) writes canonical JSON straight from them.
 //!
 //! Stricter than Go's decoder, on purpose and documented:
 //! - invalid UTF-8 and lone surrogate escapes are rejected (Go replaces them with U+FFFD, which
 //!   would make the signed bytes differ from what a byte-preserving store holds);
 //! - anything but whitespace after the first value is rejected (Go reads the first value and
 //!   ignores the rest);
+//! - a member name given twice in one object is rejected (Go keeps the last, other decoders the
+//!   first, so a signed file with duplicates could mean different things to different readers);
 //! - nesting is limited to [`MAX_DEPTH`] (Go allows 10000).
 
-use crate::tuf::cjson::{Number, Value, MAX_DEPTH};
+use std::borrow::Cow;
+
+use crate::tuf::cjson::MAX_DEPTH;
 use crate::tuf::error::Error;
 
-/// Parses one JSON document. Leading and trailing whitespace is allowed, nothing else.
-pub fn parse(bytes: &[u8]) -> Result<Value, Error> {
-    let mut parser = Parser { bytes, pos: 0 };
-    let value = parser.value(0)?;
+/// A value that holds no other values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar<'s> {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number literal, checked against the JSON grammar and float64 range.
+    Number(&'s str),
+    /// A string, unescaped.
+    String(&'s str),
+}
+
+/// Told the parts of a document in order by [`scan`]. Every object member is `key` followed by
+/// its value; containers are bracketed by their `begin_`/`end_` calls. A document [`scan`]
+/// refuses may have been partly shown: what a visitor gathered is then to be thrown away.
+pub trait Visitor {
+    /// A scalar value.
+    fn scalar(&mut self, scalar: Scalar<'_>);
+    /// The start of an array.
+    fn begin_array(&mut self);
+    /// The end of the innermost array.
+    fn end_array(&mut self);
+    /// The start of an object.
+    fn begin_object(&mut self);
+    /// The (unescaped) name of the next member of the innermost object.
+    fn key(&mut self, key: &str);
+    /// The end of the innermost object, whose names were all distinct.
+    fn end_object(&mut self);
+}
+
+/// Reads one JSON document, showing it to `visitor`. Leading and trailing whitespace is allowed,
+/// nothing else.
+pub fn scan<V: Visitor>(bytes: &[u8], visitor: &mut V) -> Result<(), Error> {
+    let mut parser = Parser {
+        bytes,
+        pos: 0,
+        names: Vec::new(),
+    };
+    parser.value(0, visitor)?;
     parser.skip_whitespace();
     if parser.pos != bytes.len() {
         return Err(parser.error("unexpected data after the JSON value"));
     }
-    Ok(value)
+    Ok(())
 }
 
 /// Length of the JSON number at the start of `bytes`, if one is there.
@@ -62,9 +104,13 @@ pub(super) fn number_len(bytes: &[u8]) -> Option<usize> {
 struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// The member names of the open objects, one list per nesting level, kept for the
+    /// duplicate check and reused from one object to the next. Borrowed from the input unless
+    /// they held escapes.
+    names: Vec<Vec<Cow<'a, str>>>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn error(&self, reason: &'static str) -> Error {
         Error::Json {
             offset: self.pos,
@@ -92,17 +138,21 @@ impl Parser<'_> {
     }
 
     /// One value; `depth` counts the arrays and objects around it.
-    fn value(&mut self, depth: usize) -> Result<Value, Error> {
+    fn value<V: Visitor>(&mut self, depth: usize, visitor: &mut V) -> Result<(), Error> {
         self.skip_whitespace();
         match self.peek() {
             None => Err(self.error("unexpected end of input")),
-            Some(b'{') => self.object(Self::deeper(depth)?),
-            Some(b'[') => self.array(Self::deeper(depth)?),
-            Some(b'"') => Ok(Value::String(self.string()?)),
-            Some(b't') => self.literal("true", Value::Bool(true)),
-            Some(b'f') => self.literal("false", Value::Bool(false)),
-            Some(b'n') => self.literal("null", Value::Null),
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'{') => self.object(Self::deeper(depth)?, visitor),
+            Some(b'[') => self.array(Self::deeper(depth)?, visitor),
+            Some(b'"') => {
+                let text = self.string()?;
+                visitor.scalar(Scalar::String(&text));
+                Ok(())
+            }
+            Some(b't') => self.literal("true", Scalar::Bool(true), visitor),
+            Some(b'f') => self.literal("false", Scalar::Bool(false), visitor),
+            Some(b'n') => self.literal("null", Scalar::Null, visitor),
+            Some(b'-' | b'0'..=b'9') => self.number(visitor),
             Some(_) => Err(self.error("unexpected character")),
         }
     }
@@ -114,53 +164,84 @@ impl Parser<'_> {
         Ok(depth + 1)
     }
 
-    fn literal(&mut self, word: &'static str, value: Value) -> Result<Value, Error> {
+    fn literal<V: Visitor>(
+        &mut self,
+        word: &'static str,
+        value: Scalar<'static>,
+        visitor: &mut V,
+    ) -> Result<(), Error> {
         if !self.bytes[self.pos..].starts_with(word.as_bytes()) {
             return Err(self.error("invalid literal"));
         }
         self.pos += word.len();
-        Ok(value)
+        visitor.scalar(value);
+        Ok(())
     }
 
-    fn number(&mut self) -> Result<Value, Error> {
+    fn number<V: Visitor>(&mut self, visitor: &mut V) -> Result<(), Error> {
         let rest = &self.bytes[self.pos..];
         let len = number_len(rest).ok_or_else(|| self.error("invalid number"))?;
         // The grammar admits only ASCII, so this cannot fail.
         let text = std::str::from_utf8(&rest[..len]).map_err(|_| self.error("invalid number"))?;
-        let number = Number::parse(text).map_err(|_| self.error("number out of range"))?;
+        // Go's decoder refuses numbers that overflow float64.
+        if !text.parse::<f64>().is_ok_and(f64::is_finite) {
+            return Err(self.error("number out of range"));
+        }
         self.pos += len;
-        Ok(Value::Number(number))
+        visitor.scalar(Scalar::Number(text));
+        Ok(())
     }
 
-    fn array(&mut self, depth: usize) -> Result<Value, Error> {
+    fn array<V: Visitor>(&mut self, depth: usize, visitor: &mut V) -> Result<(), Error> {
         self.pos += 1; // '['
-        let mut items = Vec::new();
+        visitor.begin_array();
         self.skip_whitespace();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(Value::Array(items));
+            visitor.end_array();
+            return Ok(());
         }
         loop {
-            items.push(self.value(depth)?);
+            self.value(depth, visitor)?;
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Value::Array(items));
+                    visitor.end_array();
+                    return Ok(());
                 }
                 _ => return Err(self.error("expected ',' or ']'")),
             }
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Value, Error> {
+    fn object<V: Visitor>(&mut self, depth: usize, visitor: &mut V) -> Result<(), Error> {
         self.pos += 1; // '{'
-        let mut members = Vec::new();
+        visitor.begin_object();
+        // `depth` is at least 1 inside an object: level `depth - 1` holds its names.
+        let level = depth - 1;
+        if self.names.len() <= level {
+            self.names.resize_with(level + 1, Vec::new);
+        }
+        let mut names = std::mem::take(&mut self.names[level]);
+        names.clear();
+        let result = self.members(depth, visitor, &mut names);
+        self.names[level] = names;
+        result
+    }
+
+    fn members<V: Visitor>(
+        &mut self,
+        depth: usize,
+        visitor: &mut V,
+        names: &mut Vec<Cow<'a, str>>,
+    ) -> Result<(), Error> {
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Value::Object(members));
+            visitor.end_object();
+            return Ok(());
         }
         loop {
             self.skip_whitespace();
@@ -168,28 +249,31 @@ impl Parser<'_> {
                 return Err(self.error("expected a string key"));
             }
             let key = self.string()?;
+            visitor.key(&key);
+            names.push(key);
             self.expect(b':', "expected ':'")?;
-            let value = self.value(depth)?;
-            members.push((key, value));
+            self.value(depth, visitor)?;
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    if has_duplicate_names(&members) {
+                    if has_duplicates(names) {
                         return Err(self.error("duplicate member name"));
                     }
-                    return Ok(Value::Object(members));
+                    visitor.end_object();
+                    return Ok(());
                 }
                 _ => return Err(self.error("expected ',' or '}'")),
             }
         }
     }
 
-    /// A string starting at the opening quote.
-    fn string(&mut self) -> Result<String, Error> {
+    /// A string starting at the opening quote: borrowed from the input when it holds no
+    /// escapes, as nearly every string in metadata does.
+    fn string(&mut self) -> Result<Cow<'a, str>, Error> {
         self.pos += 1; // '"'
-        let mut out = String::new();
+        let mut out: Option<String> = None;
         loop {
             let start = self.pos;
             while let Some(b) = self.peek() {
@@ -200,21 +284,29 @@ impl Parser<'_> {
             }
             // Runs end at ASCII bytes, which never split a UTF-8 sequence, so checking each run
             // on its own is the same as checking the whole string.
-            let run =
-                std::str::from_utf8(&self.bytes[start..self.pos]).map_err(|e| Error::Json {
-                    offset: start + e.valid_up_to(),
-                    reason: "invalid UTF-8 in string",
-                })?;
-            out.push_str(run);
+            let bytes = self.bytes;
+            let run = std::str::from_utf8(&bytes[start..self.pos]).map_err(|e| Error::Json {
+                offset: start + e.valid_up_to(),
+                reason: "invalid UTF-8 in string",
+            })?;
             match self.peek() {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => {
                     self.pos += 1;
-                    return Ok(out);
+                    return Ok(match out {
+                        None => Cow::Borrowed(run),
+                        Some(mut text) => {
+                            text.push_str(run);
+                            Cow::Owned(text)
+                        }
+                    });
                 }
                 Some(b'\\') => {
                     self.pos += 1;
-                    out.push(self.escape()?);
+                    let c = self.escape()?;
+                    let text = out.get_or_insert_with(String::new);
+                    text.push_str(run);
+                    text.push(c);
                 }
                 Some(_) => return Err(self.error("control character in string")),
             }
@@ -279,13 +371,11 @@ impl Parser<'_> {
     }
 }
 
-/// Whether two members share a name. Go keeps the last of them, other decoders the first, so a
-/// signed file with duplicates could mean different things to different readers: refused.
-fn has_duplicate_names(members: &[(String, Value)]) -> bool {
-    if members.len() < 2 {
+/// Whether two of `names` are equal (sorts them).
+fn has_duplicates(names: &mut [Cow<'_, str>]) -> bool {
+    if names.len() < 2 {
         return false;
     }
-    let mut names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
     names.sort_unstable();
     names.windows(2).any(|pair| pair[0] == pair[1])
 }

@@ -1,13 +1,13 @@
-//! Refuses field names that Go would read differently from us (docs/protocol.md §5.5 "Decoding notes").
+//! Refuses field names that Go would read differently from us (docs/protocol.md §5.5 "Decoding
+//! notes"), checked name by name as the scanner reads a file (see `read`).
 //!
 //! Go's decoder matches struct fields case-insensitively (`"Version"` fills `version`; even the
 //! Kelvin sign folds to `k` and the long s to `s`), while this crate's typed parsing matches
 //! exactly. A file with `"version":2,"Version":9` would mean version 2 here and 9 to a Go
-//! client, so any key that folds to a known field without being it is malformed, and so is a
-//! known field given twice. Only the objects that Go decodes into structs are checked; maps
+//! client, so any key that folds to a known field without being it is malformed (a field given
+//! twice is refused already by the scanner, as every repeated name is). Only the objects that Go decodes into structs are checked; maps
 //! (`targets`, `keys`, `meta`, …) and `custom` keep arbitrary keys.
 
-use crate::tuf::cjson::Value;
 use crate::tuf::error::{excerpt, Error};
 
 /// The struct layout of a part of the document.
@@ -67,47 +67,60 @@ const ROOT_ENVELOPE: Shape = Struct(&[("signatures", List(&SIGNATURE)), ("signed
 const TARGETS_ENVELOPE: Shape = Struct(&[("signatures", List(&SIGNATURE)), ("signed", TARGETS)]);
 const META_ENVELOPE: Shape = Struct(&[("signatures", List(&SIGNATURE)), ("signed", META_ROLE)]);
 
-/// Checks a whole file whose `signed._type` should be `type_name`.
-pub(super) fn check_envelope(document: &Value, type_name: &str) -> Result<(), Error> {
-    let shape = match type_name {
+/// The shape of a whole file whose `signed._type` should be `type_name`.
+pub(super) fn envelope(type_name: &str) -> &'static Shape {
+    match type_name {
         "Root" => &ROOT_ENVELOPE,
         "Targets" => &TARGETS_ENVELOPE,
         _ => &META_ENVELOPE,
-    };
-    check(document, shape)
+    }
 }
 
-fn check(value: &Value, shape: &Shape) -> Result<(), Error> {
-    match (shape, value) {
-        (Struct(fields), Value::Object(members)) => {
-            let mut seen = vec![false; fields.len()];
-            for (key, item) in members {
-                match fields.iter().position(|(name, _)| name == key) {
-                    Some(i) => {
-                        if std::mem::replace(&mut seen[i], true) {
-                            return Err(malformed(format!("duplicate field {key:?}")));
-                        }
-                        check(item, &fields[i].1)?;
-                    }
-                    None => {
-                        if let Some((name, _)) = fields.iter().find(|(name, _)| folds_to(key, name))
-                        {
-                            return Err(malformed(format!(
-                                "field {:?} differs from {name:?} only in case",
-                                excerpt(key)
-                            )));
-                        }
-                    }
+impl Shape {
+    /// What an object of this shape is checked against: itself, if it describes objects.
+    pub(super) fn of_object(&'static self) -> Option<&'static Shape> {
+        matches!(self, Struct(_) | Map(_)).then_some(self)
+    }
+
+    /// What an array of this shape is checked against: itself, if it describes arrays.
+    pub(super) fn of_array(&'static self) -> Option<&'static Shape> {
+        matches!(self, List(_)).then_some(self)
+    }
+
+    /// The shape of member `key` of an object of this shape (`None`: anything goes), or the
+    /// error if Go would take `key` for a field it is not. Wrong JSON types are left to the
+    /// typed parser, which reports them precisely; duplicate names never get here (the
+    /// scanner refuses them).
+    pub(super) fn member(&'static self, key: &str) -> Result<Option<&'static Shape>, Error> {
+        match self {
+            Struct(fields) => {
+                if let Some((_, shape)) = fields.iter().find(|(name, _)| *name == key) {
+                    return Ok(shape.described());
+                }
+                match fields.iter().find(|(name, _)| folds_to(key, name)) {
+                    Some((name, _)) => Err(malformed(format!(
+                        "field {:?} differs from {name:?} only in case",
+                        excerpt(key)
+                    ))),
+                    None => Ok(None),
                 }
             }
-            Ok(())
+            Map(inner) => Ok(inner.described()),
+            List(_) | Any => Ok(None),
         }
-        (Map(inner), Value::Object(members)) => {
-            members.iter().try_for_each(|(_, item)| check(item, inner))
+    }
+
+    /// The shape of the items of an array of this shape.
+    pub(super) fn item(&'static self) -> Option<&'static Shape> {
+        match self {
+            List(inner) => inner.described(),
+            _ => None,
         }
-        (List(inner), Value::Array(items)) => items.iter().try_for_each(|item| check(item, inner)),
-        // Wrong JSON types are left to the typed parser, which reports them precisely.
-        _ => Ok(()),
+    }
+
+    /// `None` for [`Any`], which nothing needs to be checked against.
+    fn described(&'static self) -> Option<&'static Shape> {
+        (!matches!(self, Any)).then_some(self)
     }
 }
 
