@@ -254,27 +254,16 @@ fn body(image: &str) -> String {
     serde_json::json!({ "images": [image] }).to_string()
 }
 
-/// The digest every bench tag is signed with: `kit::target` lists the sha256 of the name.
+/// The digest every bench tag `t0` is signed with: `kit::target` lists the sha256 of the name.
 fn digest_of_tag() -> String {
     format!("sha256:{}", hex::encode(digest(&SHA256, TAG.as_bytes())))
 }
 
-/// One `POST /v1/verify` of `image`, which must come back allowed with its signed digest.
+/// One `POST /v1/verify` of `image` (tag `t0`), which must come back allowed with its signed
+/// digest.
 async fn verify_once(client: &Client, image: &str) -> anyhow::Result<Duration> {
-    let answer = client
-        .post_bytes("/v1/verify", "application/json", Bytes::from(body(image)))
-        .await?;
-    let text = String::from_utf8_lossy(&answer.body);
-    if answer.status != 200 {
-        bail!("POST /v1/verify of {image}: {} {text}", answer.status);
-    }
-    let value: Value = serde_json::from_slice(&answer.body)
-        .with_context(|| format!("POST /v1/verify of {image}: {text}"))?;
-    let result = &value["results"][0];
-    if result["allowed"] != Value::Bool(true) || result["digest"] != digest_of_tag().as_str() {
-        bail!("POST /v1/verify of {image}: not allowed with its signed digest: {text}");
-    }
-    Ok(answer.took)
+    let (gun, tag) = image.rsplit_once(':').context("an image with a tag")?;
+    verify_tag(client, gun, tag).await
 }
 
 /// `runs` runs of `notarium verify --tofu image` against `server` with a new trust directory

@@ -414,16 +414,7 @@ impl Enforcer {
 
 /// A denial that no rule's mode applies to (a malformed reference, no matching rule).
 fn plain_denial(reason: String) -> Verdict {
-    Verdict {
-        allowed: false,
-        digest: None,
-        pinned: None,
-        signers: Vec::new(),
-        expires: None,
-        reasons: vec![reason],
-        mode: policy::Mode::Enforce,
-        break_glass: false,
-    }
+    verdict::refused(vec![reason])
 }
 
 /// A policy of one rule for every name, as the command line's flags describe it.

@@ -123,67 +123,27 @@ pub fn verify(
 ) -> Result<Trusted, Refusal> {
     let mut next = seen.clone();
     let (root, root_bytes) = verify_roots(gun, root_trust, data, seen, &mut next, now)?;
-    let mut expires = root.expires.at();
-
-    // The timestamp, then the snapshot it lists, then what the snapshot lists.
-    let timestamp: Signed<Timestamp> = parse_role("timestamp", &data.timestamp)?;
-    by_root(&timestamp, "timestamp", &root)?;
-    timestamp
-        .signed
-        .check_structure()
-        .map_err(|e| refuse(format!("timestamp: {e}")))?;
-    fresh(
-        "timestamp",
-        timestamp.signed.version,
-        &timestamp.signed.expires,
+    let mut walk = Walk {
+        root: &root,
         seen,
         now,
-    )?;
-    expires = expires.min(timestamp.signed.expires.at());
-    next.versions
-        .insert("timestamp".into(), timestamp.signed.version);
+        next: &mut next,
+        expires: root.expires.at(),
+    };
 
+    // The timestamp, then the snapshot it lists, then what the snapshot lists.
+    let (timestamp, _) = walk.top_level::<Timestamp>("timestamp", &data.timestamp)?;
     listed_by(
         &timestamp.signed.meta,
         "timestamp",
         "snapshot",
         &data.snapshot,
     )?;
-    let snapshot: Signed<Snapshot> = parse_role("snapshot", &data.snapshot)?;
-    by_root(&snapshot, "snapshot", &root)?;
-    snapshot
-        .signed
-        .check_structure()
-        .map_err(|e| refuse(format!("snapshot: {e}")))?;
-    fresh(
-        "snapshot",
-        snapshot.signed.version,
-        &snapshot.signed.expires,
-        seen,
-        now,
-    )?;
-    expires = expires.min(snapshot.signed.expires.at());
-    next.versions
-        .insert("snapshot".into(), snapshot.signed.version);
+    let (snapshot, _) = walk.top_level::<Snapshot>("snapshot", &data.snapshot)?;
     listed_by(&snapshot.signed.meta, "snapshot", "root", &root_bytes)?;
-
     listed_by(&snapshot.signed.meta, "snapshot", "targets", &data.targets)?;
-    let targets: Signed<Targets> = parse_role("targets", &data.targets)?;
-    let signed_by = by_root(&targets, "targets", &root)?;
-    targets
-        .signed
-        .check_structure(&RoleName::targets())
-        .map_err(|e| refuse(format!("targets: {e}")))?;
-    fresh(
-        "targets",
-        targets.signed.version,
-        &targets.signed.expires,
-        seen,
-        now,
-    )?;
-    expires = expires.min(targets.signed.expires.at());
-    next.versions
-        .insert("targets".into(), targets.signed.version);
+    let (targets, signed_by) = walk.top_level::<Targets>("targets", &data.targets)?;
+    let mut expires = walk.expires;
 
     let mut roles = BTreeMap::new();
     roles.insert(
@@ -216,6 +176,82 @@ pub fn verify(
         expires,
         seen: next,
     })
+}
+
+/// A top-level role other than root: what [`Walk::top_level`] needs to know of it.
+trait TopLevel: RoleType + serde::de::DeserializeOwned {
+    fn version(&self) -> u64;
+    fn expires(&self) -> &Expires;
+    fn check(&self) -> Result<(), crate::tuf::Error>;
+}
+
+impl TopLevel for Timestamp {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn expires(&self) -> &Expires {
+        &self.expires
+    }
+    fn check(&self) -> Result<(), crate::tuf::Error> {
+        self.check_structure()
+    }
+}
+
+impl TopLevel for Snapshot {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn expires(&self) -> &Expires {
+        &self.expires
+    }
+    fn check(&self) -> Result<(), crate::tuf::Error> {
+        self.check_structure()
+    }
+}
+
+impl TopLevel for Targets {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn expires(&self) -> &Expires {
+        &self.expires
+    }
+    fn check(&self) -> Result<(), crate::tuf::Error> {
+        self.check_structure(&RoleName::targets())
+    }
+}
+
+/// The walk from a trusted root down the top-level roles: what was seen before, what to
+/// remember, and the earliest expiry so far.
+struct Walk<'a> {
+    root: &'a Root,
+    seen: &'a Seen,
+    now: DateTime<Utc>,
+    next: &'a mut Seen,
+    expires: DateTime<Utc>,
+}
+
+impl Walk<'_> {
+    /// `bytes` as the top-level `role`: parsed, signed to the threshold the root sets, of
+    /// notary's structure, unexpired and not older than seen before. Answers the file and the
+    /// keys whose signatures counted.
+    fn top_level<T: TopLevel>(
+        &mut self,
+        role: &str,
+        bytes: &[u8],
+    ) -> Result<(Signed<T>, Vec<KeyId>), Refusal> {
+        let signed: Signed<T> = parse_role(role, bytes)?;
+        let keys = by_root(&signed, role, self.root)?;
+        signed
+            .signed
+            .check()
+            .map_err(|e| refuse(format!("{role}: {e}")))?;
+        let (version, expires) = (signed.signed.version(), signed.signed.expires());
+        fresh(role, version, expires, self.seen, self.now)?;
+        self.expires = self.expires.min(expires.at());
+        self.next.versions.insert(role.to_owned(), version);
+        Ok((signed, keys))
+    }
 }
 
 fn parse_role<T: RoleType + serde::de::DeserializeOwned>(

@@ -81,14 +81,23 @@ pub fn allowed_unverified(rule: &Rule) -> Verdict {
 /// A denial for `reasons`.
 pub fn denied(rule: &Rule, reasons: Vec<String>) -> Verdict {
     Verdict {
+        mode: rule.mode,
+        break_glass: rule.break_glass,
+        ..refused(reasons)
+    }
+}
+
+/// A denial that no rule's mode softens (no rule matched, the reference did not parse).
+pub fn refused(reasons: Vec<String>) -> Verdict {
+    Verdict {
         allowed: false,
         digest: None,
         pinned: None,
         signers: Vec::new(),
         expires: None,
         reasons,
-        mode: rule.mode,
-        break_glass: rule.break_glass,
+        mode: Mode::Enforce,
+        break_glass: false,
     }
 }
 
