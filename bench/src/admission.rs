@@ -84,7 +84,10 @@ pub async fn run(
     result?;
 
     let policy = dir.join("admission-remote.yaml");
-    std::fs::write(&policy, policy_text(Some((&notarium.client.base, &tls.ca)))?)?;
+    std::fs::write(
+        &policy,
+        policy_text(Some((notarium.client.base.as_str(), tls.ca.as_path())))?,
+    )?;
     let trust = dir.join("admission-trust");
     let webhook = Server::start_admission(tls, bin, &policy, &trust)
         .await
@@ -130,13 +133,14 @@ async fn source_rows(
         eprintln!("  {source} source, warm, {in_flight} in flight…");
         // Fills the caches and opens the connections, so no measured review pays a handshake.
         measure(webhook, std::iter::repeat_n(&warm, 32), 32).await?;
-        let latencies = measure(
-            webhook,
-            std::iter::repeat_n(&warm, plan.warm),
+        let latencies = measure(webhook, std::iter::repeat_n(&warm, plan.warm), in_flight).await?;
+        push(
+            rows,
+            source,
+            "warm (the same review)",
             in_flight,
-        )
-        .await?;
-        push(rows, source, "warm (the same review)", in_flight, &latencies);
+            &latencies,
+        );
     }
     for in_flight in IN_FLIGHT {
         let n = plan.cold;
@@ -192,7 +196,11 @@ async fn admit(webhook: &Client, review: &Review) -> anyhow::Result<Duration> {
         .await?;
     let text = String::from_utf8_lossy(&answer.body);
     if answer.status != 200 {
-        bail!("POST /k8s/mutate ({}): {} {text}", review.uid, answer.status);
+        bail!(
+            "POST /k8s/mutate ({}): {} {text}",
+            review.uid,
+            answer.status
+        );
     }
     let value: Value = serde_json::from_slice(&answer.body)
         .with_context(|| format!("POST /k8s/mutate ({}): {text}", review.uid))?;
@@ -201,7 +209,10 @@ async fn admit(webhook: &Client, review: &Review) -> anyhow::Result<Duration> {
         || response["allowed"] != Value::Bool(true)
         || response["patchType"] != "JSONPatch"
     {
-        bail!("POST /k8s/mutate ({}): not admitted with a patch: {text}", review.uid);
+        bail!(
+            "POST /k8s/mutate ({}): not admitted with a patch: {text}",
+            review.uid
+        );
     }
     let patch: Option<Value> = response["patch"]
         .as_str()
@@ -265,14 +276,14 @@ fn review(uid: &str, images: &[String]) -> Review {
 }
 
 /// The p50 and p99 rows of one measurement.
-fn push(rows: &mut Vec<Row>, source: &str, state: &str, in_flight: usize, sorted: &[Duration]) {
+fn push(rows: &mut Vec<Row>, source: &str, state: &str, in_flight: usize, latencies: &[Duration]) {
     for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
         rows.push(Row {
             metric: format!(
                 "POST /k8s/mutate, Pod of {IMAGES} images, {source} source, {state}, \
                  {in_flight} in flight, {name}"
             ),
-            values: [("notarium", pct(sorted, p))].into_iter().collect(),
+            values: [("notarium", pct(latencies, p))].into_iter().collect(),
             unit: "ms",
             higher_is_better: false,
         });

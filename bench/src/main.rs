@@ -285,7 +285,7 @@ async fn main() -> anyhow::Result<()> {
                 runs: 10,
             },
             admission: admission::Plan {
-                warm: 2_000,
+                warm: 1_000,
                 cold: 256,
             },
         }
