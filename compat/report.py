@@ -18,6 +18,7 @@ FLOW_TITLES = {
     "auth": "token authentication (notarium as its own token service)",
     "replicas": "two notarium replicas on one PostgreSQL",
     "import": "moving over from notary-server (notarium import)",
+    "admission": "the Kubernetes admission webhook (kubectl-built objects)",
 }
 
 

@@ -5,7 +5,8 @@
 #   COMPAT_TARGET=notarium       (default) the server under test, from $NOTARIUM_BIN
 #                                (default: target/debug/notarium at the repository root)
 #   COMPAT_TARGET=notary-server  the Go reference server, to prove the suite itself right
-#   COMPAT_FLOWS="notary docker" run only these flows (default: every file in flows/, in order)
+#   COMPAT_FLOWS="notary docker" run only these flows (default: every file in flows/, in order;
+#                                the admission flow runs with COMPAT_TARGET=notarium only)
 #   COMPAT_POSTGRES_URL=URL      a PostgreSQL to create databases in, for the replicas flow
 #   COMPAT_MYSQL_URL=URL         a MySQL/MariaDB (mysql://USER[:PASS]@HOST:PORT/DB) for the import flow
 #                                (without them those flows say so and do not run; under CI=true
@@ -23,7 +24,7 @@ COMPAT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(dirname "$COMPAT_DIR")
 TARGET=${COMPAT_TARGET:-notarium}
 STEP_TIMEOUT=${COMPAT_STEP_TIMEOUT:-60}
-FLOWS=${COMPAT_FLOWS:-notary delegations docker serve auth replicas import verify}
+FLOWS=${COMPAT_FLOWS:-notary delegations docker serve auth replicas import verify admission}
 START_TIME=$(date +%s)
 export LC_ALL=C PYTHONUTF8=1
 

@@ -188,7 +188,65 @@ async fn served_rows(
             vec![("notarium", pct(&latencies, p))],
         ));
     }
+
+    // A decision-cache miss on a repository state already verified: every request asks for
+    // another tag of one repository, so the verified state is reused and only the rule is
+    // applied (a new tag of an image already running, the common case in admission).
+    let tags = plan.repositories;
+    eprintln!("  POST /v1/verify, a new tag per request of one repository of {tags} tags…");
+    let work = prepare_new(client, &format!("{PREFIX}/tags"), 1, tags).await?;
+    let gun = work[0].0.clone();
+    run_publishes(client, work, 1).await?;
+    verify_tag(client, &gun, "t0").await?;
+    let names: Vec<String> = (1..tags).map(|t| format!("t{t}")).collect();
+    let start = Instant::now();
+    let results: Vec<anyhow::Result<Duration>> = stream::iter(&names)
+        .map(|tag| verify_tag(client, &gun, tag))
+        .buffer_unordered(MISS_IN_FLIGHT)
+        .collect()
+        .await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let latencies = sorted(results.into_iter().collect::<anyhow::Result<Vec<_>>>()?);
+    let label = format!(
+        "POST /v1/verify, a decision-cache miss per request on a verified repository state \
+         ({tags} tags, each once), {MISS_IN_FLIGHT} in flight"
+    );
+    rows.push(row(
+        label.clone(),
+        "verifications/s",
+        true,
+        vec![("notarium", names.len() as f64 / elapsed)],
+    ));
+    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
+        rows.push(row(
+            format!("{label}, {name}"),
+            "ms",
+            false,
+            vec![("notarium", pct(&latencies, p))],
+        ));
+    }
     Ok(())
+}
+
+/// One `POST /v1/verify` of `gun:tag`, which must come back allowed with the digest the bench
+/// kit signs for that tag (the sha256 of its name).
+async fn verify_tag(client: &Client, gun: &str, tag: &str) -> anyhow::Result<Duration> {
+    let image = format!("{gun}:{tag}");
+    let answer = client
+        .post_bytes("/v1/verify", "application/json", Bytes::from(body(&image)))
+        .await?;
+    let text = String::from_utf8_lossy(&answer.body);
+    let value: Value = serde_json::from_slice(&answer.body)
+        .with_context(|| format!("POST /v1/verify of {image}: {text}"))?;
+    let want = format!("sha256:{}", hex::encode(digest(&SHA256, tag.as_bytes())));
+    let result = &value["results"][0];
+    if answer.status != 200
+        || result["allowed"] != Value::Bool(true)
+        || result["digest"] != want.as_str()
+    {
+        bail!("POST /v1/verify of {image}: not allowed with its signed digest: {text}");
+    }
+    Ok(answer.took)
 }
 
 /// `{"images": [image]}`.

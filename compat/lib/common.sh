@@ -18,6 +18,11 @@ if [ -n "${COMPAT_MYSQL_URL:-}" ]; then
   command -v mysql >/dev/null 2>&1 || need_apt+=(mariadb-client)
   command -v notary-signer >/dev/null 2>&1 || need_apt+=(notary)
 fi
+# kubectl builds the admission flow's objects (client side only: no cluster is needed).
+case " $FLOWS " in
+  *" admission "*)
+    [ "$TARGET" != notarium ] || command -v kubectl >/dev/null 2>&1 || need_apt+=(kubectl) ;;
+esac
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
@@ -26,10 +31,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive ${sudo_cmd[@]+"${sudo_cmd[@]}"} apt-get install -y "${need_apt[@]}"
 fi
 
-# The Docker CLI 28 is part of the machine (Debian's docker.io is older); without it the docker
-# and verify flows cannot run, and that is a failure, not a skip.
-case " $FLOWS " in
-  *" docker "* | *" verify "*)
+# The Docker CLI 28 is part of the machine (Debian's docker.io is older); without it the docker,
+# verify and admission flows cannot run, and that is a failure, not a skip.
+docker_flows=" $FLOWS "
+[ "$TARGET" = notarium ] || docker_flows=${docker_flows/ admission / }
+case "$docker_flows" in
+  *" docker "* | *" verify "* | *" admission "*)
     command -v docker >/dev/null 2>&1 || {
       echo "the docker flow needs the Docker CLI (28.x) on PATH; none was found" >&2
       exit 2

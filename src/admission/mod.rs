@@ -32,8 +32,9 @@ pub use metrics::AdmissionMetrics;
 pub const BREAK_GLASS_ANNOTATION: &str = "notarium.io/break-glass";
 /// The default internal deadline, below the webhooks' `timeoutSeconds: 10`.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(8);
-/// The largest AdmissionReview read: the API server's own request limit is 3 MiB.
-pub const MAX_REVIEW: usize = 3 * 1024 * 1024;
+/// The largest AdmissionReview read. An UPDATE carries the object and `oldObject`, each up to
+/// etcd's 1.5 MiB, in JSON that may be escaped further.
+pub const MAX_REVIEW: usize = 8 * 1024 * 1024;
 /// The most distinct images one object may ask about.
 const MAX_IMAGES: usize = 256;
 
@@ -116,7 +117,7 @@ impl Admission {
             Ok(r) => r,
             Err(e) => {
                 return (
-                    respond::malformed(&format!("not an AdmissionReview: {e}")),
+                    respond::malformed(&format!("not an AdmissionReview: {e}"), loose_uid(body)),
                     String::new(),
                     "deny",
                     "malformed",
@@ -127,7 +128,7 @@ impl Admission {
             Ok(r) => r,
             Err(_) => {
                 return (
-                    respond::malformed("the AdmissionReview carries no request"),
+                    respond::malformed("the AdmissionReview carries no request", loose_uid(body)),
                     String::new(),
                     "deny",
                     "malformed",
@@ -224,6 +225,17 @@ impl Admission {
             .map(|o| (o.image.clone(), o))
             .collect()
     }
+}
+
+/// The request's `uid` from a review that does not parse as a whole, so that even its denial
+/// is one the API server accepts (it checks that the uid is echoed).
+fn loose_uid(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value
+        .pointer("/request/uid")
+        .and_then(Value::as_str)
+        .filter(|uid| uid.len() <= 128)
+        .map(str::to_owned)
 }
 
 /// Why a request is admitted without looking at its images, if it is.

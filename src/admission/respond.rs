@@ -67,10 +67,11 @@ pub(super) fn encode(
     serde_json::to_vec(&value)
 }
 
-/// A request that could not be read: denied, with the reason.
-pub(super) fn malformed(why: &str) -> AdmissionReview<DynamicObject> {
-    let mut response = AdmissionResponse::invalid(format!("notarium: {why}"));
+/// A request that could not be read: denied, with the reason (and its uid, when one was found).
+pub(super) fn malformed(why: &str, uid: Option<String>) -> AdmissionReview<DynamicObject> {
+    let mut response = AdmissionResponse::invalid(shorten(format!("notarium: {why}"), MAX_MESSAGE));
     response.result.code = 400;
+    response.uid = uid.unwrap_or_default();
     review(response)
 }
 

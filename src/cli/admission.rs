@@ -97,6 +97,7 @@ impl AdmissionCommand {
         let settings = Settings {
             trust_dir: Some(self.trust_dir.clone()),
             docker_config: self.docker_config.clone(),
+            follow_changes: true,
             ..Settings::default()
         };
         tracing::info!(policy = %policy_path.display(), rules = policy.policy.rules.len(), "admission webhook");
@@ -105,7 +106,10 @@ impl AdmissionCommand {
         let admission = Admission::new(
             Arc::clone(&enforcer),
             Duration::from_millis(self.deadline_ms),
-            AdmissionMetrics::new(metrics.registry())?,
+            {
+                enforcer.register_metrics(metrics.registry())?;
+                AdmissionMetrics::new(metrics.registry())?
+            },
         )
         .with_break_glass_annotation(self.break_glass_annotation.clone());
         crate::cli::serve::reload_on_sighup(enforcer, policy_path)?;

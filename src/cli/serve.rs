@@ -126,6 +126,7 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
             tracing::info!(policy = %path.display(), rules = policy.policy.rules.len(), "serving POST /v1/verify");
             let settings = crate::enforce::Settings {
                 trust_dir: Some(config.data_dir.join("trust")),
+                follow_changes: true,
                 ..crate::enforce::Settings::default()
             };
             Some(Arc::new(crate::enforce::Enforcer::new(
@@ -142,7 +143,10 @@ pub async fn build_state(config: &Config, clock: SharedClock) -> anyhow::Result<
         Some(enforcer) => Some(Arc::new(crate::admission::Admission::new(
             Arc::clone(enforcer),
             crate::admission::DEFAULT_DEADLINE,
-            crate::admission::AdmissionMetrics::new(metrics.registry())?,
+            {
+                enforcer.register_metrics(metrics.registry())?;
+                crate::admission::AdmissionMetrics::new(metrics.registry())?
+            },
         ))),
     };
     Ok(AppState {

@@ -135,6 +135,7 @@ impl VerifyCommand {
                 .clone()
                 .or_else(|| home.as_ref().map(|h| h.join(".notarium").join("trust"))),
             timeout: None,
+            follow_changes: false,
         };
         let runtime = match crate::cli::runtime() {
             Ok(r) => r,

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod decisions;
+mod feed;
 pub mod load;
 mod local;
 mod seen;
@@ -46,6 +47,9 @@ pub struct Settings {
     pub trust_dir: Option<PathBuf>,
     /// Time limit of one request to a trust server.
     pub timeout: Option<Duration>,
+    /// Follow each remote server's changefeed and keep decisions on its repositories until
+    /// they change (long-running servers; a one-shot command has nothing to keep).
+    pub follow_changes: bool,
 }
 
 /// The verdict on one image as it was asked for.
@@ -107,6 +111,10 @@ pub struct Enforcer {
     remotes: Mutex<HashMap<ServerRef, Remote>>,
     seen: seen::SeenStore,
     decisions: decisions::Decisions,
+    feeds: Mutex<HashMap<String, Arc<feed::Feed>>>,
+    remote_decisions: decisions::RemoteDecisions,
+    verified: quick_cache::sync::Cache<decisions::StateKey, Arc<policy::Trusted>>,
+    cache_lookups: prometheus::IntCounterVec,
     clock: SharedClock,
 }
 
@@ -136,8 +144,35 @@ impl Enforcer {
             settings,
             remotes: Mutex::new(HashMap::new()),
             decisions: decisions::Decisions::new(),
+            feeds: Mutex::new(HashMap::new()),
+            remote_decisions: decisions::RemoteDecisions::new(),
+            verified: quick_cache::sync::Cache::new(decisions::VERIFIED_STATES),
+            cache_lookups: prometheus::IntCounterVec::new(
+                prometheus::Opts::new(
+                    "notarium_decision_cache_total",
+                    "Decision cache lookups by trust source (local, remote) and result (hit, miss)",
+                ),
+                &["source", "result"],
+            )
+            .expect("a valid metric"),
             clock,
         }
+    }
+
+    /// Exports the decision cache's hits and misses through `registry`.
+    pub fn register_metrics(
+        &self,
+        registry: &prometheus::Registry,
+    ) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.cache_lookups.clone()))
+    }
+
+    fn counted<T>(&self, source: &str, found: Option<T>) -> Option<T> {
+        let result = if found.is_some() { "hit" } else { "miss" };
+        self.cache_lookups
+            .with_label_values(&[source, result])
+            .inc();
+        found
     }
 
     /// The policy in force.
@@ -156,6 +191,8 @@ impl Enforcer {
             Err(poisoned) => *poisoned.into_inner() = policy,
         }
         self.decisions.clear();
+        self.remote_decisions.clear();
+        self.verified.clear();
     }
 
     /// The decision on every image of `images`, checked concurrently, in order.
@@ -215,7 +252,8 @@ impl Enforcer {
                     .await
             }
             Some(Source::Remote(server)) => {
-                self.remote_verdict(&server, &gun, &reference, rule).await
+                self.remote_verdict(&server, &gun, &reference, rule, policy.generation)
+                    .await
             }
             None => verdict::denied(
                 rule,
@@ -254,7 +292,15 @@ impl Enforcer {
             Ok(f) => f,
             Err(why) => return verdict::denied(rule, vec![why]),
         };
-        if let Some(verdict) = self.decisions.get(&key, &fingerprint, now) {
+        if let Some(verdict) = self.counted("local", self.decisions.get(&key, &fingerprint, now)) {
+            return verdict;
+        }
+        // The repository state verified for this rule's anchor before: another image of it
+        // is judged without verifying again.
+        let state_key = decisions::StateKey::new(generation, gun, rule, &fingerprint);
+        if let Some(trusted) = self.verified.get(&state_key).filter(|t| now < t.expires) {
+            let verdict = policy::judge(reference, rule, &trusted);
+            self.decisions.put(key, fingerprint, verdict.clone(), now);
             return verdict;
         }
         let origin = seen::Origin::Local;
@@ -264,10 +310,19 @@ impl Enforcer {
                 Ok(d) => d,
                 Err(why) => return verdict::denied(rule, vec![why]),
             };
-        let (verdict, next) = policy::decide(reference, rule, &data, &seen, now);
-        if let Some(next) = next {
-            self.seen.put(&origin, gun, next, None);
-        }
+        let verdict = match policy::verify(gun.as_str(), &rule.root, &data, &seen, now) {
+            Ok(trusted) => {
+                let trusted = Arc::new(trusted);
+                self.seen.put(&origin, gun, trusted.seen.clone(), None);
+                let verdict = policy::judge(reference, rule, &trusted);
+                self.verified.insert(
+                    decisions::StateKey::new(generation, gun, rule, &fingerprint),
+                    trusted,
+                );
+                verdict
+            }
+            Err(refusal) => verdict::denied(rule, vec![refusal.0]),
+        };
         self.decisions.put(key, fingerprint, verdict.clone(), now);
         verdict
     }
@@ -278,11 +333,27 @@ impl Enforcer {
         gun: &Gun,
         reference: &ImageRef,
         rule: &Rule,
+        generation: u64,
     ) -> Verdict {
         let remote = match self.remote(server) {
             Ok(r) => r,
             Err(why) => return verdict::denied(rule, vec![why]),
         };
+        // The token is taken before the trust data is read, so a change that lands meanwhile
+        // makes the kept decision stale rather than hiding behind it.
+        let kept = self.settings.follow_changes.then(|| {
+            let feed = self.feed(server, &remote);
+            let key = decisions::Key::new(generation, reference, rule);
+            (feed.token(gun.as_str()), key)
+        });
+        if let Some((Some(token), key)) = &kept {
+            if let Some(verdict) =
+                self.remote_decisions
+                    .get(&server.url, key, *token, self.clock.now())
+            {
+                return verdict;
+            }
+        }
         let origin = seen::Origin::Remote(server.url.clone());
         let cached = match self.seen.cached(&origin, gun) {
             Ok(c) => c,
@@ -300,7 +371,24 @@ impl Enforcer {
         if let Some(next) = next {
             self.seen.put(&origin, gun, next, Some(&data));
         }
+        if let Some((Some(token), key)) = kept {
+            self.remote_decisions
+                .put(&server.url, key, token, verdict.clone(), now);
+        }
         verdict
+    }
+
+    /// The changefeed of `server`, followed from the first time it is needed.
+    fn feed(&self, server: &ServerRef, remote: &Remote) -> Arc<feed::Feed> {
+        let mut feeds = match self.feeds.lock() {
+            Ok(f) => f,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Arc::clone(
+            feeds
+                .entry(server.url.clone())
+                .or_insert_with(|| feed::follow(server.url.clone(), remote.clone())),
+        )
     }
 
     fn remote(&self, server: &ServerRef) -> Result<Remote, String> {

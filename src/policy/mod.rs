@@ -13,7 +13,7 @@ pub mod verdict;
 pub use reference::{Digest, ImageRef, ReferenceError};
 pub use rules::{Mode, Policy, PolicyError, RootTrust, Rule, Signer};
 pub use trust::{needed_roles, verify, Refusal, Seen, TrustData, Trusted, TrustedRole};
-pub use verdict::{decide, SignedBy, Verdict};
+pub use verdict::{decide, judge, SignedBy, Verdict};
 
 #[cfg(test)]
 mod tests;

@@ -116,8 +116,10 @@ fn lookup(role: &TrustedRole, image: &ImageRef) -> Option<Digest> {
     }
 }
 
-/// The rule applied to trusted data.
-fn judge(image: &ImageRef, rule: &Rule, trusted: &Trusted) -> Verdict {
+/// The rule applied to trusted data: what [`decide`] answers once the data verified. Callers that
+/// keep verified data (the same repository state, the same root anchor) judge further images
+/// against it without verifying again.
+pub fn judge(image: &ImageRef, rule: &Rule, trusted: &Trusted) -> Verdict {
     let what = match image.tag() {
         Some(tag) => format!("tag {tag:?}"),
         None => format!(

@@ -144,7 +144,11 @@ impl<'a> Session<'a> {
         Session::about(config, transport, Subject::Catalog)
     }
 
-    fn about(config: &'a RemoteConfig, transport: &'a Transport, subject: Subject<'a>) -> Session<'a> {
+    fn about(
+        config: &'a RemoteConfig,
+        transport: &'a Transport,
+        subject: Subject<'a>,
+    ) -> Session<'a> {
         Session {
             config,
             transport,

@@ -109,13 +109,18 @@ impl TrustCache {
             .chain(data.delegations.values());
         for bytes in files {
             let name = format!("{}.json", hex::encode(digest(&SHA256, bytes)));
-            if kept.insert(name.clone()) {
+            // A file is named by its hash: one already there holds these bytes (a damaged one
+            // is left out when read, and written again by the next read that needs it).
+            if kept.insert(name.clone()) && !same_content(&files_dir.join(&name), bytes) {
                 write_atomic(&files_dir, &name, bytes)?;
             }
         }
         let seen_json = serde_json::to_vec_pretty(seen)
             .map_err(|e| cache_error(format!("cannot encode what was seen of {gun}: {e}")))?;
-        write_atomic(&repo, "seen.json", &seen_json)?;
+        // A warm read that saw nothing new writes nothing: no fsync, no rename.
+        if !same_content(&repo.join("seen.json"), &seen_json) {
+            write_atomic(&repo, "seen.json", &seen_json)?;
+        }
 
         // Only now, with the new state in place, do the files of older reads go.
         let entries = fs::read_dir(&files_dir).map_err(|e| io_error("list", &files_dir, &e))?;
@@ -136,6 +141,12 @@ impl TrustCache {
         path.extend(gun.as_str().split('/'));
         Ok(path)
     }
+}
+
+/// Whether `path` holds exactly `bytes` (false when it cannot be read).
+fn same_content(path: &Path, bytes: &[u8]) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
+        && fs::read(path).is_ok_and(|on_disk| on_disk == bytes)
 }
 
 fn is_sha256_hex(name: &str) -> bool {

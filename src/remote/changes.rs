@@ -61,7 +61,9 @@ impl Remote {
             .map(|r| {
                 r.id.parse::<i64>()
                     .map(|id| Change { id, gun: r.gun })
-                    .map_err(|_| RemoteError::Fetch(format!("GET {url}: a record ID is not a number")))
+                    .map_err(|_| {
+                        RemoteError::Fetch(format!("GET {url}: a record ID is not a number"))
+                    })
             })
             .collect()
     }

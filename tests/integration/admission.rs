@@ -147,6 +147,47 @@ async fn signed_images_are_pinned_and_unsigned_denied() {
     // DELETE is allowed without a look.
     let r = ask(&app, "validate", review("DELETE", deployment(&[&unsigned]))).await;
     assert_eq!(r["allowed"], true, "{r}");
+
+    // Metrics: decisions by hook, decision, reason and namespace; decision cache hits.
+    let metrics = app.get("/metrics").await.text();
+    let line = |name: &str, labels: &[&str]| {
+        metrics
+            .lines()
+            .any(|l| l.starts_with(name) && labels.iter().all(|want| l.contains(want)))
+    };
+    assert!(
+        line(
+            "notarium_admissions_total{",
+            &[
+                "decision=\"allow\"",
+                "hook=\"mutate\"",
+                "namespace=\"team\"",
+                "reason=\"signed\""
+            ]
+        ),
+        "{metrics}"
+    );
+    assert!(
+        line(
+            "notarium_admissions_total{",
+            &["decision=\"deny\"", "hook=\"validate\""]
+        ),
+        "{metrics}"
+    );
+    assert!(
+        line(
+            "notarium_decision_cache_total{",
+            &["result=\"hit\"", "source=\"local\""]
+        ),
+        "{metrics}"
+    );
+    assert!(
+        line(
+            "notarium_admission_duration_seconds_bucket{",
+            &["hook=\"mutate\""]
+        ),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -742,3 +742,83 @@ async fn a_basic_challenge_is_answered_with_the_credentials() {
     assert!(text.contains("401") && text.contains("\"alice\""), "{text}");
     assert!(!text.contains("wrong"), "{text}");
 }
+
+/// An enforcer of one rule reading `served` remotely and following its changefeed.
+fn following_enforcer(served: &Served) -> notarium::enforce::Enforcer {
+    use notarium::policy::{Mode, Policy, Rule};
+    let rule = Rule {
+        pattern: "**".to_owned(),
+        server: Some(served.url.clone()),
+        ca: Some(served.ca.clone()),
+        root: tofu(),
+        signers: Vec::new(),
+        threshold: None,
+        mode: Mode::Enforce,
+        break_glass: false,
+    };
+    let settings = notarium::enforce::Settings {
+        docker_config: Some(served.app.dir.path().join("no-docker-config")),
+        trust_dir: Some(served.app.dir.path().join("verifier-trust")),
+        follow_changes: true,
+        ..notarium::enforce::Settings::default()
+    };
+    notarium::enforce::Enforcer::new(
+        notarium::enforce::LoadedPolicy::new(Policy { rules: vec![rule] }, "test"),
+        None,
+        settings,
+        Arc::new(SystemClock),
+    )
+}
+
+#[tokio::test]
+async fn decisions_on_a_remote_are_kept_until_its_changefeed_reports_a_change() {
+    let (served, published) = served(None, true).await;
+    let published = published.expect("published");
+    let enforcer = following_enforcer(&served);
+    let v2 = format!("{GUN}:v2");
+    let first = enforcer.check(&v2).await;
+    assert!(!first.verdict.allowed, "{first:?}");
+    // Once the feed has been read, a decision is kept: asking again reads nothing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    enforcer.check(&v2).await;
+    let before = served.requests().await;
+    for _ in 0..5 {
+        assert!(!enforcer.check(&v2).await.verdict.allowed);
+    }
+    assert_eq!(
+        served.requests().await.get("GetRole"),
+        before.get("GetRole"),
+        "a kept decision was read again"
+    );
+
+    // Sign v2 in top-level targets: the feed reports it, and the next decision reads again.
+    let mut targets: serde_json::Value =
+        serde_json::from_slice(&published.targets).expect("targets");
+    let signed = &mut targets["signed"];
+    signed["targets"] = json!({"v2": kit::target(b"image two")});
+    signed["version"] = json!(4);
+    let targets = kit::sign(signed, &[&published.repo.targets]);
+    let root = published.roots.last().expect("root");
+    let snapshot = published.repo.snapshot_file(
+        published.snapshot_version + 1,
+        &[
+            ("root", root),
+            ("targets", &targets),
+            ("targets/releases", &published.releases),
+        ],
+    );
+    let r = served
+        .app
+        .publish(GUN, &[("targets", &targets), ("snapshot", &snapshot)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut allowed = false;
+    for _ in 0..40 {
+        if enforcer.check(&v2).await.verdict.allowed {
+            allowed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(allowed, "the publish was not picked up within 8 s");
+}

@@ -167,3 +167,46 @@ fn names_that_are_not_guns_are_refused() {
     }
     assert!(!dir.path().join("escape").exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_read_that_saw_nothing_new_rewrites_nothing() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = TrustCache::new(dir.path().join("trust"));
+    let data = data("one");
+    let seen = seen(&data.roots[1], 2);
+    cache.store(GUN, &seen, &data).expect("stored");
+    let repo = dir
+        .path()
+        .join("trust")
+        .join("registry.example.com:5000/org/app");
+    let inodes = |repo: &std::path::Path| -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = std::fs::read_dir(repo.join("files"))
+            .expect("files")
+            .flatten()
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().expect("meta").ino(),
+                )
+            })
+            .collect();
+        out.push((
+            "seen.json".to_owned(),
+            std::fs::metadata(repo.join("seen.json"))
+                .expect("seen")
+                .ino(),
+        ));
+        out.sort();
+        out
+    };
+    let before = inodes(&repo);
+    cache.store(GUN, &seen, &data).expect("stored again");
+    assert_eq!(inodes(&repo), before, "an unchanged read replaced files");
+    // Something new is written.
+    cache
+        .store(GUN, &self::seen(&data.roots[1], 3), &data)
+        .expect("stored a newer version");
+    assert_ne!(inodes(&repo), before);
+}
