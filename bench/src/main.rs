@@ -2,6 +2,7 @@
 //! bytes, the ceiling for reads), all over TLS on loopback, and prints one table with ratios.
 //! See bench/README.md.
 
+mod admission;
 mod client;
 mod kit;
 mod resources;
@@ -40,7 +41,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "reads,publishes,big,growth,verify,resources"
+        default_value = "reads,publishes,big,growth,verify,admission,resources"
     )]
     sections: Vec<String>,
 }
@@ -62,6 +63,8 @@ struct Plan {
     flood_samples: usize,
     /// The enforcement rows.
     verify: verify::Plan,
+    /// The admission webhook rows.
+    admission: admission::Plan,
 }
 
 /// One row of the result table: a value per server (None: not measured there).
@@ -265,6 +268,7 @@ async fn main() -> anyhow::Result<()> {
                 seconds: 1,
                 runs: 3,
             },
+            admission: admission::Plan { warm: 20, cold: 4 },
         }
     } else {
         Plan {
@@ -279,6 +283,10 @@ async fn main() -> anyhow::Result<()> {
                 repositories: 2_000,
                 seconds: args.duration,
                 runs: 10,
+            },
+            admission: admission::Plan {
+                warm: 1_000,
+                cold: 256,
             },
         }
     };
@@ -574,6 +582,20 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         notes.push(verify::NOTE);
+    }
+    if run("admission") {
+        eprintln!("admission…");
+        let admitted =
+            admission::run(&plan.admission, dir.path(), &tls, &args.notarium, &notarium).await?;
+        for r in admitted {
+            row(
+                r.metric,
+                r.unit,
+                r.higher_is_better,
+                r.values.into_iter().collect(),
+            );
+        }
+        notes.push(admission::NOTE);
     }
     if run("resources") {
         let ca = std::fs::read(&tls.ca)?;

@@ -104,6 +104,30 @@ impl Server {
         Server::spawn(Kind::Notarium, dir, tls, notarium, dir, data, extra).await
     }
 
+    /// Starts `notarium admission` (the stand-alone webhook) with `policy`, remembering what
+    /// it trusts in `trust`; healthy when `GET /healthz` answers.
+    pub async fn start_admission(
+        tls: &Tls,
+        notarium: &Path,
+        policy: &Path,
+        trust: &Path,
+    ) -> anyhow::Result<Server> {
+        let port = free_port()?;
+        let mut command = Command::new(notarium);
+        command
+            .args(["admission", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--policy")
+            .arg(policy)
+            .arg("--trust-dir")
+            .arg(trust)
+            .arg("--tls-cert")
+            .arg(&tls.cert)
+            .arg("--tls-key")
+            .arg(&tls.key)
+            .env("RUST_LOG", "warn");
+        Server::launch(Kind::Notarium, command, port, tls, "/healthz").await
+    }
+
     async fn spawn(
         kind: Kind,
         dir: &Path,
@@ -115,7 +139,7 @@ impl Server {
     ) -> anyhow::Result<Server> {
         let port = free_port()?;
         let listen = format!("127.0.0.1:{port}");
-        let mut command = match kind {
+        let command = match kind {
             Kind::Notarium => {
                 let data = dir.join(data);
                 let mut c = Command::new(notarium);
@@ -164,6 +188,17 @@ impl Server {
                 c
             }
         };
+        Server::launch(kind, command, port, tls, "/_notary_server/health").await
+    }
+
+    /// Spawns `command`, a server of `kind` on `port`, and waits for a 200 on `health`.
+    async fn launch(
+        kind: Kind,
+        mut command: Command,
+        port: u16,
+        tls: &Tls,
+        health: &str,
+    ) -> anyhow::Result<Server> {
         // BENCH_SERVER_LOGS=1 passes the servers' logs through, for profiling a run.
         let logs = match std::env::var_os("BENCH_SERVER_LOGS") {
             Some(_) => Stdio::inherit(),
@@ -181,7 +216,7 @@ impl Server {
             .spawn()
             .with_context(|| format!("starting {}", kind.name()))?;
         loop {
-            if let Ok(answer) = client.get("/_notary_server/health").await {
+            if let Ok(answer) = client.get(health).await {
                 if answer.status == 200 {
                     break;
                 }
