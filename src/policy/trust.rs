@@ -185,41 +185,27 @@ trait TopLevel: RoleType + serde::de::DeserializeOwned {
     fn check(&self) -> Result<(), crate::tuf::Error>;
 }
 
-impl TopLevel for Timestamp {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn expires(&self) -> &Expires {
-        &self.expires
-    }
-    fn check(&self) -> Result<(), crate::tuf::Error> {
-        self.check_structure()
-    }
+/// `TopLevel` for a role type: its version and expiry fields, and its structure check.
+macro_rules! top_level {
+    ($type:ty, |$role:ident| $check:expr) => {
+        impl TopLevel for $type {
+            fn version(&self) -> u64 {
+                self.version
+            }
+            fn expires(&self) -> &Expires {
+                &self.expires
+            }
+            fn check(&self) -> Result<(), crate::tuf::Error> {
+                let $role = self;
+                $check
+            }
+        }
+    };
 }
 
-impl TopLevel for Snapshot {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn expires(&self) -> &Expires {
-        &self.expires
-    }
-    fn check(&self) -> Result<(), crate::tuf::Error> {
-        self.check_structure()
-    }
-}
-
-impl TopLevel for Targets {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn expires(&self) -> &Expires {
-        &self.expires
-    }
-    fn check(&self) -> Result<(), crate::tuf::Error> {
-        self.check_structure(&RoleName::targets())
-    }
-}
+top_level!(Timestamp, |t| t.check_structure());
+top_level!(Snapshot, |s| s.check_structure());
+top_level!(Targets, |t| t.check_structure(&RoleName::targets()));
 
 /// The walk from a trusted root down the top-level roles: what was seen before, what to
 /// remember, and the earliest expiry so far.
