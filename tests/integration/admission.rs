@@ -6,7 +6,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::kit;
-use crate::verify::app_with_policy;
+use crate::verify::{app_with_policy, publish_targets};
 use crate::{initialised, TestApp, GUN};
 
 const POLICY: &str = "rules:\n  - match: \"example.com/**\"\n    root:\n      tofu: true\n  - match: \"warn.example/**\"\n    root:\n      tofu: true\n    mode: warn\n";
@@ -73,12 +73,7 @@ async fn signed_images_are_pinned_and_unsigned_denied() {
     let (app, _) = app_with_policy(POLICY).await;
     let (repo, root, _) = initialised(&app).await;
     let content = b"manifest of v1";
-    let targets = repo.targets_file(3, json!({ "v1": kit::target(content) }));
-    let snapshot = repo.snapshot_file(3, &[("root", &root), ("targets", &targets)]);
-    let r = app
-        .publish(GUN, &[("targets", &targets), ("snapshot", &snapshot)])
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    publish_targets(&app, &repo, &root, 3, json!({ "v1": kit::target(content) })).await;
     let digest = format!("sha256:{}", notarium::storage::sha256_hex(content));
     let signed = format!("{GUN}:v1");
 

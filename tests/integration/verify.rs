@@ -28,6 +28,22 @@ pub(crate) async fn app_with_policy(yaml: &str) -> (TestApp, std::path::PathBuf)
     )
 }
 
+/// Publishes top-level targets `version` listing `tags` (name → content), with a snapshot.
+pub(crate) async fn publish_targets(
+    app: &TestApp,
+    repo: &kit::Repo,
+    root: &[u8],
+    version: u64,
+    tags: Value,
+) {
+    let targets = repo.targets_file(version, tags);
+    let snapshot = repo.snapshot_file(version, &[("root", root), ("targets", &targets)]);
+    let r = app
+        .publish(GUN, &[("targets", &targets), ("snapshot", &snapshot)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
 async fn verify(app: &TestApp, images: &[&str]) -> Vec<Value> {
     let body = json!({ "images": images }).to_string().into_bytes();
     let r = app
@@ -53,12 +69,7 @@ async fn verdicts_follow_publishes_at_once() {
 
     // Publish v1: the cached denial must not survive the new timestamp.
     let content = b"image manifest v1";
-    let targets = repo.targets_file(3, json!({ "v1": kit::target(content) }));
-    let snapshot = repo.snapshot_file(3, &[("root", &root), ("targets", &targets)]);
-    let r = app
-        .publish(GUN, &[("targets", &targets), ("snapshot", &snapshot)])
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    publish_targets(&app, &repo, &root, 3, json!({ "v1": kit::target(content) })).await;
     let results = verify(&app, &[&image, &format!("{GUN}:nope"), "not a reference"]).await;
     let digest = format!("sha256:{}", notarium::storage::sha256_hex(content));
     assert_eq!(results[0]["allowed"], true, "{results:?}");
@@ -74,12 +85,7 @@ async fn verdicts_follow_publishes_at_once() {
         .contains("invalid image reference"));
 
     // Revoke it: the cached allow goes with the next timestamp.
-    let targets = repo.targets_file(4, json!({}));
-    let snapshot = repo.snapshot_file(4, &[("root", &root), ("targets", &targets)]);
-    let r = app
-        .publish(GUN, &[("targets", &targets), ("snapshot", &snapshot)])
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    publish_targets(&app, &repo, &root, 4, json!({})).await;
     let results = verify(&app, &[&image]).await;
     assert_eq!(results[0]["allowed"], false, "{results:?}");
 }
