@@ -19,7 +19,7 @@ use ring::signature::{
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::error::SigningError;
-use crate::tuf::key::{KeyId, KeyType};
+use crate::tuf::key::{KeyId, KeyType, PublicKey};
 use crate::tuf::metadata::Signature;
 
 /// The algorithm names stored with each key (notary-signer's names for them).
@@ -65,6 +65,11 @@ pub struct SigningKey {
     algorithm: Algorithm,
     /// The stored form of the private key (see [`algorithm`]), wiped when dropped.
     secret: Zeroizing<Vec<u8>>,
+    /// The public half, derived from the private key, when it is the key `key_id` names: what
+    /// a signature is recorded under as known good (`PublicKey::remember_own_signature`), so
+    /// that the enforcer does not check again what this process signed. Ed25519 only (the
+    /// server's own keys); imported ECDSA and RSA keys record nothing.
+    public: Option<PublicKey>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -97,12 +102,16 @@ impl SigningKey {
             algorithm::RSA => Algorithm::Rsa,
             _ => return Err(SigningError::Key("stored key has an unknown algorithm")),
         };
-        let key = SigningKey {
+        let mut key = SigningKey {
             key_id,
             algorithm,
             secret,
+            public: None,
         };
-        key.pair()?;
+        if let Pair::Ed25519(pair) = key.pair()? {
+            let public = PublicKey::new(KeyType::Ed25519, pair.public_key().as_ref().to_vec());
+            key.public = (public.id() == key.key_id).then_some(public);
+        }
         Ok(key)
     }
 
@@ -161,6 +170,9 @@ impl SigningKey {
                 ("rsapss", sig)
             }
         };
+        if let Some(public) = &self.public {
+            public.remember_own_signature(method, canonical, &sig);
+        }
         Ok(Signature {
             keyid: self.key_id.clone(),
             method: method.to_owned(),

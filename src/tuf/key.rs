@@ -2,6 +2,7 @@
 
 mod algorithms;
 mod keytype;
+mod memo;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -136,8 +137,29 @@ impl PublicKey {
     ///
     /// A method that does not fit the key type is an error, as is any signature that does not
     /// verify; callers counting a threshold treat every error as "skip this signature".
+    ///
+    /// A signature that verified once in this process is not checked again (see `memo`).
     pub fn verify(&self, method: &str, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
-        algorithms::verify(self.keytype, &self.public, &method.to_lowercase(), msg, sig)
+        let method = method.to_lowercase();
+        let entry = memo::entry(self.keytype, &self.public, &method, msg, sig);
+        if entry.as_ref().is_some_and(memo::known) {
+            return Ok(());
+        }
+        algorithms::verify(self.keytype, &self.public, &method, msg, sig)?;
+        if let Some(entry) = entry {
+            memo::remember(entry);
+        }
+        Ok(())
+    }
+
+    /// Records that `sig` over `msg` with `method` verifies under this key, without checking:
+    /// for the signer, which has just made `sig` with this key's private half, so that the
+    /// enforcer does not check again what this process signed itself. The caller must hold
+    /// the private half of exactly this key.
+    pub(crate) fn remember_own_signature(&self, method: &str, msg: &[u8], sig: &[u8]) {
+        if let Some(entry) = memo::entry(self.keytype, &self.public, method, msg, sig) {
+            memo::remember(entry);
+        }
     }
 
     /// The key that actually checks signatures: SubjectPublicKeyInfo DER for ECDSA and RSA

@@ -243,3 +243,61 @@ fn certificate_keys_verify_with_their_subject_key() {
         bare.verifying_material().expect("spki")
     );
 }
+
+/// The memo of checked signatures answers only for exactly the bytes that verified: another
+/// message, another signature, another key or another method is checked in full and fails.
+#[test]
+fn a_remembered_signature_covers_only_its_own_bytes() {
+    for key in [TestKey::p256(), TestKey::ed25519()] {
+        let public = key.public();
+        let msg = format!("memo test {:?}", public.id());
+        let sig = key.sign(msg.as_bytes());
+        public
+            .verify(key.method(), msg.as_bytes(), &sig)
+            .expect("verifies");
+        // Now remembered; the same check again answers the same.
+        public
+            .verify(key.method(), msg.as_bytes(), &sig)
+            .expect("verifies again");
+        assert!(public
+            .verify(key.method(), b"another message", &sig)
+            .is_err());
+        assert!(public
+            .verify(key.method(), msg.as_bytes(), &flip(&sig))
+            .is_err());
+        assert!(public.verify("rsapss", msg.as_bytes(), &sig).is_err());
+        let other = TestKey::ed25519().public();
+        assert!(other.verify(key.method(), msg.as_bytes(), &sig).is_err());
+    }
+}
+
+/// What the signer records as its own signature is taken as checked (the record is consulted:
+/// the bytes recorded here are no real signature), and only for that key and those bytes.
+#[test]
+fn a_signers_own_record_is_bound_to_key_and_bytes() {
+    let public = TestKey::ed25519().public();
+    let recorded = [7u8; 64];
+    assert!(public.verify("eddsa", b"signed here", &recorded).is_err());
+    public.remember_own_signature("eddsa", b"signed here", &recorded);
+    public
+        .verify("eddsa", b"signed here", &recorded)
+        .expect("the record answers");
+    let other = TestKey::ed25519().public();
+    assert!(other.verify("eddsa", b"signed here", &recorded).is_err());
+    assert!(public.verify("eddsa", b"signed herE", &recorded).is_err());
+    assert!(public.verify("eddsa", b"signed here", &[8u8; 64]).is_err());
+}
+
+/// A message over the memo's limit is checked every time, and still verifies.
+#[test]
+fn large_messages_are_checked_without_the_memo() {
+    let key = TestKey::ed25519();
+    let public = key.public();
+    let msg = vec![b'x'; memo::MAX_MESSAGE + 1];
+    assert!(memo::entry(KeyType::Ed25519, &[1; 32], "eddsa", &msg, b"sig").is_none());
+    let sig = key.sign(&msg);
+    public.verify("eddsa", &msg, &sig).expect("verifies");
+    let mut other = msg;
+    other[0] = b'y';
+    assert!(public.verify("eddsa", &other, &sig).is_err());
+}
