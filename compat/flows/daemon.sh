@@ -136,8 +136,14 @@ step "alice generates her key in her own Docker config" \
   --has "Successfully generated and loaded private key. Corresponding public key available: $DX/alice.pub" \
   -- dalice trust key generate alice --dir "$DX"
 ALICE=$(pub_key_id "$DX/alice.pub")
-check "alice's config holds one private key, hers" -- \
-  bash -c "ls '$DX_ALICE/trust/private'; test \"\$(ls '$DX_ALICE/trust/private')\" = '$ALICE.key'"
+# only_key CONFIG KEYID: the Docker config CONFIG holds one private key, KEYID.
+only_key() {
+  local keys
+  keys=$(ls "$1/trust/private") || return 1
+  echo "private keys: $keys"
+  [ "$keys" = "$2.key" ]
+}
+check "alice's config holds one private key, hers" -- only_key "$DX_ALICE" "$ALICE"
 step "docker trust signer add alice (the administrator)" --has "Successfully added signer: alice to $APP" \
   -- docker trust signer add --key "$DX/alice.pub" alice "$APP"
 step "alice's content-trust push of tag 3 is signed with her key" --re "^3: digest: sha256:" \
