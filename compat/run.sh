@@ -24,7 +24,7 @@ COMPAT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(dirname "$COMPAT_DIR")
 TARGET=${COMPAT_TARGET:-notarium}
 STEP_TIMEOUT=${COMPAT_STEP_TIMEOUT:-60}
-FLOWS=${COMPAT_FLOWS:-notary delegations docker serve auth replicas import verify admission}
+FLOWS=${COMPAT_FLOWS:-notary delegations docker daemon serve auth replicas import verify admission}
 START_TIME=$(date +%s)
 export LC_ALL=C PYTHONUTF8=1
 
@@ -39,13 +39,17 @@ done
 # shellcheck source=lib/common.sh
 . "$COMPAT_DIR/lib/common.sh"
 
+FLOW_SECONDS=""
 for flow in $FLOWS; do
-  echo "# ---- flow: $flow ($(($(date +%s) - START_TIME)) s)"
+  flow_start=$(date +%s)
+  echo "# ---- flow: $flow ($((flow_start - START_TIME)) s)"
   CURRENT_FLOW=$flow
   # shellcheck source=/dev/null
   . "$COMPAT_DIR/flows/$flow.sh"
+  FLOW_SECONDS="$FLOW_SECONDS $flow $(($(date +%s) - flow_start)),"
 done
 
+echo "# seconds per flow:${FLOW_SECONDS%,}"
 echo "# $TARGET, $(($(date +%s) - START_TIME)) s"
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

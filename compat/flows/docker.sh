@@ -1,6 +1,7 @@
-# Docker Content Trust with the Docker 28 CLI. No daemon is needed: `docker trust` and the
-# tag-to-digest step of a content-trust pull talk to the trust server only (a pull prints
-# `Pull (1 of 1): NAME:TAG@sha256:…` and then fails for want of a daemon).
+# Docker Content Trust with the Docker 28 CLI and no daemon: `docker trust` and the tag-to-digest
+# step of a content-trust pull talk to the trust server only (a pull prints
+# `Pull (1 of 1): NAME:TAG@sha256:…` and then fails for want of a daemon: DOCKER_HOST names a
+# socket that does not exist). The daemon flow pushes, pulls and runs images for real.
 #
 # An administrator (root and repository keys, signer alice) and a signer carol with her own
 # Docker config and nothing but her key. Tags enter trust data with `notary addhash`, as a push

@@ -23,6 +23,16 @@ case " $FLOWS " in
   *" admission "*)
     [ "$TARGET" != notarium ] || command -v kubectl >/dev/null 2>&1 || need_apt+=(kubectl) ;;
 esac
+# The daemon flow runs Debian's dockerd and docker-registry, reads the registry with skopeo and
+# builds its image from a static busybox (lib/dockerd.sh).
+case " $FLOWS " in
+  *" daemon "*)
+    [ -x /usr/sbin/dockerd ] || need_apt+=(docker.io)
+    command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+    command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
+    { [ -x /bin/busybox ] && LC_ALL=C ldd /bin/busybox 2>&1 | grep -qE 'not a dynamic executable|statically linked'; } ||
+      need_apt+=(busybox-static) ;;
+esac
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
@@ -32,11 +42,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # The Docker CLI 28 is part of the machine (Debian's docker.io is older); without it the docker,
-# verify and admission flows cannot run, and that is a failure, not a skip.
+# daemon, verify and admission flows cannot run, and that is a failure, not a skip.
 docker_flows=" $FLOWS "
 [ "$TARGET" = notarium ] || docker_flows=${docker_flows/ admission / }
 case "$docker_flows" in
-  *" docker "* | *" verify "* | *" admission "*)
+  *" docker "* | *" daemon "* | *" verify "* | *" admission "*)
     command -v docker >/dev/null 2>&1 || {
       echo "the docker flow needs the Docker CLI (28.x) on PATH; none was found" >&2
       exit 2
@@ -101,6 +111,12 @@ while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep -E '^NOTARY_
 while IFS= read -r var; do
   [ "$var" = NOTARIUM_BIN ] || unset "$var"
 done < <(compgen -e | grep -E '^NOTARIUM_' || true)
+# Nor may an inherited DOCKER_* setting (a host, a context, content trust): the Docker CLI talks
+# to a daemon only in the daemon flow, to the one that flow starts (lib/dockerd.sh). Everywhere
+# else DOCKER_HOST names a socket that does not exist, so no daemon on the machine is reached.
+while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep -E '^DOCKER_' || true)
+NO_DAEMON_HOST="unix://$TMP/no-daemon.sock"
+export DOCKER_HOST=$NO_DAEMON_HOST
 
 # ---------------------------------------------------------------------------------------------
 # TLS material: our own CA and a server certificate for 127.0.0.1 / localhost
