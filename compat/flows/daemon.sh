@@ -57,16 +57,7 @@ pushed_digest() { sed -n "s/^$1: digest: sha256:\([0-9a-f]\{64\}\) size: .*/\1/p
 # inspect_app PYEXPR: `docker trust inspect` (fresh) of APP, as docker.sh's inspect_is.
 inspect_app() {
   dtrust_fresh trust inspect "$APP" >"$DX/inspect.json" || return 1
-  "$PY" - "$DX/inspect.json" "$1" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))[0]
-ok = eval(sys.argv[2], {"d": d, "tags": {t["SignedTag"]: t for t in d["SignedTags"]},
-                        "signers": {s["Name"]: [k["ID"] for k in s["Keys"]] for s in d["Signers"]},
-                        "admin": {a["Name"]: [k["ID"] for k in a["Keys"]] for a in d["AdministrativeKeys"]}})
-print(json.dumps(d, indent=1)[:3000])
-print("expression:", sys.argv[2], "->", ok)
-sys.exit(0 if ok else 1)
-EOF
+  inspect_holds "$DX/inspect.json" "$1"
 }
 signed_digest() {
   dtrust_fresh trust inspect "$APP" |

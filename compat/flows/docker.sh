@@ -40,16 +40,7 @@ dpull() { DOCKER_CONTENT_TRUST=1 dfresh pull "$@"; }
 # inspect_is PYEXPR: `docker trust inspect` (fresh) of the repository, with d = its one entry.
 inspect_is() {
   dfresh trust inspect "$D_GUN" >"$TMP/inspect.json" || return 1
-  "$PY" - "$TMP/inspect.json" "$1" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))[0]
-ok = eval(sys.argv[2], {"d": d, "tags": {t["SignedTag"]: t for t in d["SignedTags"]},
-                        "signers": {s["Name"]: [k["ID"] for k in s["Keys"]] for s in d["Signers"]},
-                        "admin": {a["Name"]: [k["ID"] for k in a["Keys"]] for a in d["AdministrativeKeys"]}})
-print(json.dumps(d, indent=1)[:3000])
-print("expression:", sys.argv[2], "->", ok)
-sys.exit(0 if ok else 1)
-EOF
+  inspect_holds "$TMP/inspect.json" "$1"
 }
 # served_signed_by ROLE KEYID: the served ROLE.json carries exactly one signature, by KEYID.
 served_signed_by() {

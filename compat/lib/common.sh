@@ -438,3 +438,18 @@ stop_process() {
 url_with_database() {
   "$PY" -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$1" "$2"
 }
+
+# inspect_holds FILE PYEXPR: PYEXPR holds for the one entry of `docker trust inspect` output in
+# FILE, as d, with tags (by name), signers and admin (key IDs by role name); prints both.
+inspect_holds() {
+  "$PY" - "$1" "$2" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))[0]
+ok = eval(sys.argv[2], {"d": d, "tags": {t["SignedTag"]: t for t in d["SignedTags"]},
+                        "signers": {s["Name"]: [k["ID"] for k in s["Keys"]] for s in d["Signers"]},
+                        "admin": {a["Name"]: [k["ID"] for k in a["Keys"]] for a in d["AdministrativeKeys"]}})
+print(json.dumps(d, indent=1)[:3000])
+print("expression:", sys.argv[2], "->", ok)
+sys.exit(0 if ok else 1)
+EOF
+}
