@@ -25,13 +25,22 @@ case " $FLOWS " in
 esac
 # The daemon flow runs Debian's dockerd and docker-registry, reads the registry with skopeo and
 # builds its image from a static busybox (lib/dockerd.sh).
+# busybox_static: /bin/busybox runs in an empty root file system (no dynamic loader needed).
+# (ldd fails on a static binary, so its words are read, not its status: under pipefail a pipe
+# from it would fail either way.)
+busybox_static() {
+  [ -x /bin/busybox ] || return 1
+  case "$(LC_ALL=C ldd /bin/busybox 2>&1)" in
+    *"not a dynamic executable"* | *"statically linked"*) return 0 ;;
+    *) return 1 ;;
+  esac
+}
 case " $FLOWS " in
   *" daemon "*)
     [ -x /usr/sbin/dockerd ] || need_apt+=(docker.io)
     command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
     command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
-    { [ -x /bin/busybox ] && LC_ALL=C ldd /bin/busybox 2>&1 | grep -qE 'not a dynamic executable|statically linked'; } ||
-      need_apt+=(busybox-static) ;;
+    busybox_static || need_apt+=(busybox-static) ;;
 esac
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=()

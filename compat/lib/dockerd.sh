@@ -36,11 +36,11 @@ REGISTRY_MADE_CERTS_ROOT=""
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
-# dockerd_apt PKG...: install Debian packages.
-dockerd_apt() {
-  echo "# installing $*"
-  as_root apt-get update -qq &&
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+# dockerd_need PKG: says that Debian's PKG is missing and fails. common.sh installs every
+# package of the daemon flow before any flow runs; a flow that sources this file is listed there.
+dockerd_need() {
+  echo "Debian's $1 is not installed (compat/lib/common.sh installs it for the flows that use it)"
+  return 1
 }
 
 # dd_stop PID SECONDS: SIGTERM, then SIGKILL after SECONDS; waits for it (it is our child).
@@ -66,7 +66,7 @@ dockerd_up() {
   fi
   DOCKERD_DIR=$dir
   CLEANUP_CMDS+=(dockerd_down)
-  [ -x /usr/sbin/dockerd ] || dockerd_apt docker.io || return 1
+  [ -x /usr/sbin/dockerd ] || dockerd_need docker.io || return 1
   mkdir -p "$dir" || return 1
   # Our own containerd: given no --containerd, dockerd 20.10 would use the machine's containerd
   # whenever /run/containerd/containerd.sock exists.
@@ -163,7 +163,7 @@ registry_up() {
     echo "this run's registry is already up on $REGISTRY"
     return 1
   fi
-  command -v docker-registry >/dev/null 2>&1 || dockerd_apt docker-registry || return 1
+  command -v docker-registry >/dev/null 2>&1 || dockerd_need docker-registry || return 1
   local port dir="$TMP/registry"
   port=$(free_port)
   mkdir -p "$dir/data"
@@ -234,16 +234,11 @@ registry_digest() {
   skopeo inspect --cert-dir "$REGISTRY_CERTS_D" --format '{{.Digest}}' "docker://$1"
 }
 
-# busybox_static: /bin/busybox runs in an empty root file system (no dynamic loader needed).
-busybox_static() {
-  [ -x /bin/busybox ] && LC_ALL=C ldd /bin/busybox 2>&1 | grep -qE 'not a dynamic executable|statically linked'
-}
-
 image_make() {
   local ref=$1 variant=${2:-}
   local -a cmd=(-c 'CMD ["/bin/busybox", "true"]')
   if [ -z "$DOCKERD_BASE" ]; then
-    busybox_static || dockerd_apt busybox-static || return 1
+    busybox_static || dockerd_need busybox-static || return 1
     local root="$DOCKERD_DIR/rootfs" applet
     rm -rf "$root" && mkdir -p "$root/bin" "$root/tmp" "$root/etc" || return 1
     cp /bin/busybox "$root/bin/busybox" || return 1
