@@ -166,6 +166,7 @@ async fn served_rows(
         "POST /v1/verify, a cache miss per request ({n} repositories, each once), \
          {MISS_IN_FLIGHT} in flight"
     );
+    eprintln!("  POST /v1/verify, a cache miss per request: timing {n} verifications…");
     let asks = images.iter().map(|image| verify_once(client, image));
     timed_rows(rows, &label, asks).await?;
 
