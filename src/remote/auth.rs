@@ -3,9 +3,9 @@
 //! Basic when credentials are known) and is sent once more with it; a `Basic` challenge is
 //! answered with the credentials themselves.
 
-mod challenge;
-mod service;
-mod tokens;
+pub(crate) mod challenge;
+pub(crate) mod service;
+pub(crate) mod tokens;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +24,7 @@ use super::transport::{describe, printable, read_body, status_summary, Transport
 use super::RemoteConfig;
 
 use challenge::Challenge;
-pub(super) use tokens::Tokens;
+pub(crate) use tokens::Tokens;
 use tokens::{TokenKey, DEFAULT_LIFETIME};
 
 /// Why a GET failed: nothing there (404), or anything else; both messages name the URL.

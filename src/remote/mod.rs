@@ -10,12 +10,12 @@
 
 #![warn(missing_docs)]
 
-mod auth;
+pub(crate) mod auth;
 pub mod cache;
 pub mod changes;
 pub mod credentials;
 mod read;
-mod transport;
+pub(crate) mod transport;
 
 use std::path::PathBuf;
 use std::time::Duration;
