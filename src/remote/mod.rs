@@ -14,6 +14,7 @@ pub(crate) mod auth;
 pub mod cache;
 pub mod changes;
 pub mod credentials;
+pub mod keystore;
 mod read;
 pub(crate) mod transport;
 
