@@ -15,6 +15,7 @@ pub mod cache;
 pub mod changes;
 pub mod credentials;
 pub mod keystore;
+pub mod publish;
 mod read;
 pub(crate) mod transport;
 
