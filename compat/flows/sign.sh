@@ -193,3 +193,89 @@ step "sign with a client-held snapshot" --has "Signed $SG_GUN:multi@sha256:$SG_M
 step "notary list reads it back" --re "multi +$SG_MULTI" -- nfresh list "$SG_GUN"
 step "a content-trust pull resolves multi again" --fail \
   --has "Pull (1 of 1): $SG_GUN:multi@sha256:$SG_MULTI" -- sg_pull "$SG_GUN:multi"
+
+# A registry with token auth and its trust server sharing one token service, Notarium's own
+# (`serve --auth-users`), as registries pair a notary endpoint: the distribution registry takes
+# tokens chained to Notarium's token-signing certificate; `notarium sign` follows both
+# challenges with the Docker config's credentials for the registry host.
+if [ "$TARGET" = notarium ]; then
+SG_AU_PORT=$(free_port)
+SG_AU_URL="https://127.0.0.1:$SG_AU_PORT"
+SG_AU_PASS="compat sign pass"
+SG_AU_HASH=$("$PY" -W ignore -c 'import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))' "$SG_AU_PASS")
+printf 'alice:%s\n' "$SG_AU_HASH" >"$SG_DIR/auth-users"
+sg_auth_up() {
+  "$NOTARIUM_BIN" serve --listen "127.0.0.1:$SG_AU_PORT" --data-dir "$SG_DIR/auth-data" \
+    --tls-cert "$TMP/server.crt" --tls-key "$TMP/server.key" --auth-users "$SG_DIR/auth-users" \
+    >"$SG_DIR/auth-server.log" 2>&1 </dev/null &
+  SG_AU_PID=$!
+  EXTRA_PIDS+=("$SG_AU_PID")
+  wait_healthy "$SG_AU_URL" "$SG_AU_PID" "$SG_DIR/auth-server.log"
+}
+check "a trust server with its own token service (serve --auth-users)" -- sg_auth_up
+SG_TR_PORT=$(free_port)
+SG_TR="127.0.0.1:$SG_TR_PORT"
+sg_token_registry_up() {
+  local dir="$SG_DIR/token-registry"
+  mkdir -p "$dir/data"
+  cat >"$dir/config.yml" <<YAML
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+http:
+  addr: $SG_TR
+  tls:
+    certificate: $TMP/server.crt
+    key: $TMP/server.key
+auth:
+  token:
+    realm: $SG_AU_URL/auth/token
+    service: notarium
+    issuer: notarium
+    rootcertbundle: $SG_DIR/auth-data/auth/token-issuer.crt
+YAML
+  REGISTRY_HTTP_SECRET=$(openssl rand -hex 16) docker-registry serve "$dir/config.yml" \
+    >"$dir/registry.log" 2>&1 </dev/null &
+  SG_TR_PID=$!
+  EXTRA_PIDS+=("$SG_TR_PID")
+  local i code
+  for ((i = 0; i < 100; i++)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$TMP/ca.crt" "https://$SG_TR/v2/" || true)
+    [ "$code" = 401 ] && return 0
+    sleep 0.2
+  done
+  tail -n 20 "$dir/registry.log"
+  return 1
+}
+check "a docker-registry taking Notarium's tokens (401 without one)" -- sg_token_registry_up
+SG_TGUN="$SG_TR/compat/sign-token-$RANDOM$RANDOM"
+step "skopeo pushes with credentials through the token service" \
+  -- skopeo copy --quiet --dest-cert-dir "$REGISTRY_CERTS_D" --dest-creds "alice:$SG_AU_PASS" \
+  "oci:$SG_DIR/one:v1" "docker://$SG_TGUN:v1"
+SG_TV1=$(skopeo inspect --raw --cert-dir "$REGISTRY_CERTS_D" --creds "alice:$SG_AU_PASS" "docker://$SG_TGUN:v1" 2>/dev/null | sha256sum | cut -d' ' -f1)
+SG_TDOCKER="$SG_DIR/docker-token"
+mkdir -p "$SG_TDOCKER/tls/127.0.0.1:$SG_AU_PORT"
+cp "$TMP/ca.crt" "$SG_TDOCKER/tls/127.0.0.1:$SG_AU_PORT/ca.crt"
+mkdir -p "$SG_TDOCKER/trust/private"
+# alice's signer key only (the one docker trust key generate made)
+for f in "$SG_TRUST"/private/*.key; do
+  if grep -q '^role: alice$' "$f"; then cp "$f" "$SG_TDOCKER/trust/private/"; fi
+done
+sgt() {
+  DOCKER_CONFIG="$SG_TDOCKER" DOCKER_CONTENT_TRUST_SERVER="$SG_AU_URL" \
+    DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE="$NOTARY_ROOT_PASSPHRASE" \
+    DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE="$NOTARY_TARGETS_PASSPHRASE" \
+    "$NOTARIUM_BIN" "$@" --ca "$TMP/ca.crt"
+}
+step "without credentials the registry refuses the signer" --fail --has "401" \
+  -- sgt sign "$SG_TGUN:v1" --registry-ca "$TMP/ca.crt" --signer alice --init
+printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$SG_TR" "$(printf 'alice:%s' "$SG_AU_PASS" | base64 -w0)" >"$SG_TDOCKER/config.json"
+step "with the Docker config's credentials: sign --init through both token challenges" \
+  --has "Signed $SG_TGUN:v1@sha256:$SG_TV1 by alice" \
+  -- sgt sign "$SG_TGUN:v1" --registry-ca "$TMP/ca.crt" --signer alice --init
+step "docker trust inspect with the same credentials shows it" --re "v1 +$SG_TV1 +alice" \
+  -- env DOCKER_CONFIG="$SG_TDOCKER" DOCKER_CONTENT_TRUST_SERVER="$SG_AU_URL" docker trust inspect --pretty "$SG_TGUN"
+fi
