@@ -117,10 +117,9 @@ impl SignCommand {
         };
         let keys = KeyStore::new(&self.trust.trust_dir());
         let result = runtime.block_on(async {
-            let manifest = registry
-                .manifest(&location, &tag)
-                .await
-                .map_err(|e| format!("cannot read {}:{tag} from the registry: {e}", image.name()))?;
+            let manifest = registry.manifest(&location, &tag).await.map_err(|e| {
+                format!("cannot read {}:{tag} from the registry: {e}", image.name())
+            })?;
             let request = PublishRequest {
                 gun: image.name(),
                 edit: Edit::Add {
@@ -131,7 +130,7 @@ impl SignCommand {
                 keys: &keys,
                 init: self.init,
                 root_anchor: self.trust.root_anchor(image.name()),
-                now: chrono::Utc::now(),
+                now: crate::clock::Clock::now(&crate::clock::SystemClock),
             };
             let published = remote.publish(&request).await.map_err(|e| e.to_string())?;
             Ok::<_, String>((manifest, published))
@@ -190,7 +189,7 @@ impl RevokeCommand {
             keys: &keys,
             init: false,
             root_anchor: self.trust.root_anchor(image.name()),
-            now: chrono::Utc::now(),
+            now: crate::clock::Clock::now(&crate::clock::SystemClock),
         };
         match runtime.block_on(remote.publish(&request)) {
             Ok(published) => {

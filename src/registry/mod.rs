@@ -170,9 +170,9 @@ impl Registry {
                 builder = builder.add_root_certificate(certificate);
             }
         }
-        let client = builder.build().map_err(|e| {
-            RegistryError::Config(format!("cannot set up HTTPS: {}", describe(&e)))
-        })?;
+        let client = builder
+            .build()
+            .map_err(|e| RegistryError::Config(format!("cannot set up HTTPS: {}", describe(&e))))?;
         Ok(Registry {
             client,
             config,
@@ -271,12 +271,13 @@ impl Registry {
         } else {
             "https"
         };
-        let mut url = Url::parse(&format!("{scheme}://{}/", location.api_host())).map_err(|_| {
-            RegistryError::Config(format!(
-                "registry host {:?} is not a host name",
-                printable(&location.host, 200)
-            ))
-        })?;
+        let mut url =
+            Url::parse(&format!("{scheme}://{}/", location.api_host())).map_err(|_| {
+                RegistryError::Config(format!(
+                    "registry host {:?} is not a host name",
+                    printable(&location.host, 200)
+                ))
+            })?;
         let valid_reference = !tail[1].is_empty()
             && tail[1]
                 .chars()

@@ -40,7 +40,9 @@ impl Authorization {
             Authorization::Bearer(token) => Zeroizing::new(format!("Bearer {}", **token)),
         };
         let mut value = HeaderValue::from_str(&text).map_err(|_| {
-            RegistryError::Failed("the token service sent a token that is not a header value".into())
+            RegistryError::Failed(
+                "the token service sent a token that is not a header value".into(),
+            )
         })?;
         value.set_sensitive(true);
         Ok(value)
@@ -175,7 +177,8 @@ impl<'a> Session<'a> {
                     printable(realm_text, 200)
                 ))
             })?;
-            if realm.scheme() != "https" && !(realm.scheme() == "http" && self.registry.config.insecure)
+            if realm.scheme() != "https"
+                && !(realm.scheme() == "http" && self.registry.config.insecure)
             {
                 return Err(failed(format!("token realm {realm} is not https")));
             }
@@ -188,14 +191,10 @@ impl<'a> Session<'a> {
                 ),
             };
             let credentials = self.credentials().await;
-            let (token, lifetime) = service::request(
-                &self.registry.client,
-                &realm,
-                &key,
-                credentials.as_ref(),
-            )
-            .await
-            .map_err(failed)?;
+            let (token, lifetime) =
+                service::request(&self.registry.client, &realm, &key, credentials.as_ref())
+                    .await
+                    .map_err(failed)?;
             self.registry.tokens.insert(
                 &self.token_subject(),
                 key,

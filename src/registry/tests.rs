@@ -19,17 +19,26 @@ fn locations_and_urls() {
     let url = registry(false)
         .url(&location, &["manifests", "v1.0"])
         .expect("url");
-    assert_eq!(url.as_str(), "https://127.0.0.1:5000/v2/org/app/manifests/v1.0");
+    assert_eq!(
+        url.as_str(),
+        "https://127.0.0.1:5000/v2/org/app/manifests/v1.0"
+    );
     let url = registry(true)
         .url(&location, &["blobs", "sha256:ab"])
         .expect("url");
-    assert_eq!(url.as_str(), "http://127.0.0.1:5000/v2/org/app/blobs/sha256:ab");
+    assert_eq!(
+        url.as_str(),
+        "http://127.0.0.1:5000/v2/org/app/blobs/sha256:ab"
+    );
     let hub = Location::of_name("docker.io/library/alpine").expect("hub");
     let url = registry(false).url(&hub, &["manifests", "3"]).expect("url");
     assert_eq!(url.host_str(), Some("registry-1.docker.io"));
     assert!(Location::of_name("alpine").is_err());
     for bad in ["", "../x", "a/b", "t?x"] {
-        assert!(registry(false).url(&location, &["manifests", bad]).is_err(), "{bad}");
+        assert!(
+            registry(false).url(&location, &["manifests", bad]).is_err(),
+            "{bad}"
+        );
     }
 }
 

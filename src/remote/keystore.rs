@@ -187,8 +187,8 @@ impl KeyStore {
             encrypted_data: &ciphertext,
         })
         .map_err(|_| invalid("PKCS#8 encoding failed"))?;
-        let opened = open_private(&plaintext)
-            .ok_or_else(|| invalid("the generated key did not open"))?;
+        let opened =
+            open_private(&plaintext).ok_or_else(|| invalid("the generated key did not open"))?;
         let mut headers = Vec::new();
         if let Some(gun) = gun {
             headers.push(format!("gun: {gun}"));
@@ -356,14 +356,20 @@ fn read_key_file(path: &Path, id: &str) -> Result<KeyFile, KeyError> {
     let invalid = |why: &str| KeyError::Invalid(format!("{}: {why}", path.display()));
     let file = std::fs::File::open(path).map_err(|e| invalid(&e.to_string()))?;
     let mut text = Zeroizing::new(Vec::new());
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, KEY_FILE_LIMIT + 1), &mut text)
-        .map_err(|e| invalid(&e.to_string()))?;
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, KEY_FILE_LIMIT + 1),
+        &mut text,
+    )
+    .map_err(|e| invalid(&e.to_string()))?;
     if text.len() as u64 > KEY_FILE_LIMIT {
         return Err(invalid("too large for a key file"));
     }
     let text = std::str::from_utf8(&text).map_err(|_| invalid("not text"))?;
     let mut lines = text.lines().map(str::trim_end);
-    if !lines.by_ref().any(|l| l == "-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+    if !lines
+        .by_ref()
+        .any(|l| l == "-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    {
         return Err(invalid(
             "no ENCRYPTED PRIVATE KEY block (unencrypted and legacy keys are not read)",
         ));

@@ -203,10 +203,11 @@ impl Remote {
             root: request.root_anchor.clone(),
             ..Seen::default()
         };
-        let trusted = crate::policy::trust::verify(gun.as_str(), &root_trust, data, &seen, request.now)
-            .map_err(|e| {
-                PublishError::Refused(format!("the trust data of {gun} does not verify: {e}"))
-            })?;
+        let trusted =
+            crate::policy::trust::verify(gun.as_str(), &root_trust, data, &seen, request.now)
+                .map_err(|e| {
+                    PublishError::Refused(format!("the trust data of {gun} does not verify: {e}"))
+                })?;
         let targets = &trusted
             .roles
             .get(&RoleName::targets())
@@ -240,10 +241,11 @@ impl Remote {
             if matches!(request.edit, Edit::Remove { .. }) && !has_tag {
                 continue;
             }
-            let signed = build::edited_targets(current.map(Bytes::as_ref), &request.edit, request.now)
-                .map_err(|e| {
-                    PublishError::Refused(format!("cannot edit {} of {gun}: {e}", role.role))
-                })?;
+            let signed =
+                build::edited_targets(current.map(Bytes::as_ref), &request.edit, request.now)
+                    .map_err(|e| {
+                        PublishError::Refused(format!("cannot edit {} of {gun}: {e}", role.role))
+                    })?;
             let signer = role.key.signer(role.listed.clone())?;
             let bytes = build::signed_file(&signed, &[&signer])?;
             files.insert(role.role.as_str().to_owned(), bytes);

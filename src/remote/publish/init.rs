@@ -81,7 +81,10 @@ pub(super) async fn plan(
     let root_public = PublicKey::new(KeyType::EcdsaX509, certificate.into_bytes());
     let role_keys = |key: &PublicKey| {
         Value::object(vec![
-            ("keyids", Value::Array(vec![Value::string(key.id().as_str())])),
+            (
+                "keyids",
+                Value::Array(vec![Value::string(key.id().as_str())]),
+            ),
             ("threshold", Value::int(1)),
         ])
     };
@@ -135,7 +138,10 @@ pub(super) async fn plan(
                 ),
                 (
                     "roles",
-                    Value::Array(vec![delegation(&signer_role), delegation("targets/releases")]),
+                    Value::Array(vec![
+                        delegation(&signer_role),
+                        delegation("targets/releases"),
+                    ]),
                 ),
             ]),
         ),
@@ -146,7 +152,10 @@ pub(super) async fn plan(
 
     let mut files = BTreeMap::new();
     let root_signer = root_key.signer(root_public.id())?;
-    files.insert("root".to_owned(), build::signed_file(&root, &[&root_signer])?);
+    files.insert(
+        "root".to_owned(),
+        build::signed_file(&root, &[&root_signer])?,
+    );
     let targets_signer = targets_key.signer(targets_key.public.id())?;
     files.insert(
         "targets".to_owned(),
@@ -198,14 +207,18 @@ async fn server_key(
         .map_err(|e| match e {
             GetError::NotFound(why) | GetError::Failed(why) => RemoteError::Fetch(why),
         })?;
-    parse_server_key(&body)
-        .map_err(|e| PublishError::Refused(format!("GET {url}: {e}")))
+    parse_server_key(&body).map_err(|e| PublishError::Refused(format!("GET {url}: {e}")))
 }
 
 /// A self-signed certificate for the root key, as the notary client makes one: CN = the GUN,
 /// valid 10 years, for code signing; canonical PEM.
-fn root_certificate(key: &OpenedKey, gun: &str, now: DateTime<Utc>) -> Result<String, PublishError> {
-    let failed = |what: &str| PublishError::Refused(format!("cannot make the root certificate: {what}"));
+fn root_certificate(
+    key: &OpenedKey,
+    gun: &str,
+    now: DateTime<Utc>,
+) -> Result<String, PublishError> {
+    let failed =
+        |what: &str| PublishError::Refused(format!("cannot make the root certificate: {what}"));
     let pair = KeyPair::try_from(key.pkcs8()).map_err(|_| failed("the root key does not load"))?;
     let mut params =
         CertificateParams::new(Vec::<String>::new()).map_err(|_| failed("parameters"))?;
