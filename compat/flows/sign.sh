@@ -174,6 +174,34 @@ step "a plain-HTTP registry without --insecure is refused, naming --insecure" --
   --has "does not speak HTTPS" --has "--insecure" \
   -- sg sign "127.0.0.1:$SG_PLAIN_PORT/$SG_NAME:v1" --server "$URL" --signer alice
 check "nothing was published by the refused signs" -- sg_unchanged
+sg_plain_manifest() {
+  mkdir -p "$SG_DIR/plain/v2/$SG_NAME/manifests" &&
+    skopeo inspect --raw --cert-dir "$REGISTRY_CERTS_D" "docker://$SG_GUN:v1" >"$SG_DIR/plain/v2/$SG_NAME/manifests/v1"
+}
+check "the plain-HTTP server serves v1's manifest" -- sg_plain_manifest
+step "with --insecure the plain-HTTP registry is read (a repository of its own, --init)" \
+  --has "Signed 127.0.0.1:$SG_PLAIN_PORT/$SG_NAME:v1@sha256:$SG_V1 by alice" \
+  -- sg sign "127.0.0.1:$SG_PLAIN_PORT/$SG_NAME:v1" --insecure --signer alice --init
+
+# Two signers at once on one repository: both write targets/releases, so one of them may meet
+# the server's VERSION refusal and redo its change on fresh trust data; both tags end up signed.
+step "skopeo pushes two more tags" -- sh -c "
+  skopeo copy --quiet --dest-cert-dir '$REGISTRY_CERTS_D' 'oci:$SG_DIR/one:v1' 'docker://$SG_GUN:ca' &&
+  skopeo copy --quiet --dest-cert-dir '$REGISTRY_CERTS_D' 'oci:$SG_DIR/one:v1' 'docker://$SG_GUN:cb'"
+sg_race() {
+  sg sign "$SG_GUN:ca" --registry-ca "$TMP/ca.crt" --signer alice >"$SG_DIR/race-a.out" 2>&1 &
+  local a=$!
+  sg sign "$SG_GUN:cb" --registry-ca "$TMP/ca.crt" --signer bob --trust-dir "$SG_DIR/bob-trust" >"$SG_DIR/race-b.out" 2>&1 &
+  local b=$! rc=0
+  wait "$a" || rc=1
+  wait "$b" || rc=1
+  cat "$SG_DIR/race-a.out" "$SG_DIR/race-b.out"
+  return "$rc"
+}
+step "alice and bob sign at the same time" --has "Signed $SG_GUN:ca@sha256:$SG_V1 by alice" \
+  --has "Signed $SG_GUN:cb@sha256:$SG_V1 by bob" -- sg_race
+step "both tags are in targets/releases" --re "ca +$SG_V1 +[0-9]+ +targets/releases" \
+  --re "cb +$SG_V1 +[0-9]+ +targets/releases" -- nfresh list "$SG_GUN" --roles targets/releases
 
 # Revoke, as `docker trust revoke` does: the tag leaves alice's roles.
 step "notarium revoke removes multi from alice's roles" --has "Revoked $SG_GUN:multi" \

@@ -137,6 +137,7 @@ impl SignCommand {
         });
         match result {
             Ok((manifest, published)) => {
+                retried(&published);
                 if published.initialized {
                     eprintln!(
                         "Initialized trust data for {} (keys in {})",
@@ -193,6 +194,7 @@ impl RevokeCommand {
         };
         match runtime.block_on(remote.publish(&request)) {
             Ok(published) => {
+                retried(&published);
                 println!(
                     "Revoked {}:{tag} from {}",
                     image.name(),
@@ -202,6 +204,16 @@ impl RevokeCommand {
             }
             Err(e) => fail("revoke", e),
         }
+    }
+}
+
+/// Says so when another publish came first and the change was redone on fresh trust data.
+fn retried(published: &crate::remote::publish::Published) {
+    if published.attempts > 1 {
+        eprintln!(
+            "Another publish came first; the change was redone on fresh trust data ({} uploads)",
+            published.attempts
+        );
     }
 }
 

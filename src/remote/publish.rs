@@ -34,8 +34,11 @@ use super::{Remote, RemoteError};
 
 pub use build::target_meta;
 
-/// How many times a publish is redone after losing a race to another publisher.
-const MAX_ATTEMPTS: usize = 3;
+/// How many uploads a publish makes at most when it keeps losing races to other publishers.
+const MAX_ATTEMPTS: usize = 5;
+/// The pause before reading again after a lost race, times the attempt: a server's read cache
+/// may serve the timestamp from before the winning publish for a moment.
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The change to make to a tag.
 #[derive(Debug, Clone)]
@@ -90,6 +93,8 @@ pub struct Published {
     pub signed_roles: Vec<String>,
     /// Whether the repository was created.
     pub initialized: bool,
+    /// Uploads made: more than one when another publish came first (`VERSION`).
+    pub attempts: usize,
 }
 
 /// Why nothing was published; never carries a passphrase or key material.
@@ -145,10 +150,12 @@ impl Remote {
                         roles: parts.files.keys().cloned().collect(),
                         signed_roles: parts.signed_roles,
                         initialized: parts.initialized,
+                        attempts: attempt,
                     })
                 }
                 Uploaded::Conflict(why) if attempt < MAX_ATTEMPTS => {
                     tracing::info!(attempt, %why, "another publish came first; reading again");
+                    tokio::time::sleep(RETRY_PAUSE * attempt as u32).await;
                 }
                 Uploaded::Conflict(why) => {
                     return Err(PublishError::Refused(format!(
