@@ -116,7 +116,7 @@ step "notarium verify resolves v1" --has "$SG_GUN:v1@sha256:$SG_V1" \
   -- "$NOTARIUM_BIN" verify --server "$URL" --ca "$TMP/ca.crt" --tofu --trust-dir "$SG_DIR/verify" "$SG_GUN:v1"
 step "notarium verify with --signer alice resolves v1" --has "$SG_GUN:v1@sha256:$SG_V1" \
   -- "$NOTARIUM_BIN" verify --server "$URL" --ca "$TMP/ca.crt" --tofu --trust-dir "$SG_DIR/verify" --signer alice "$SG_GUN:v1"
-step "the keys --init wrote serve the notary CLI (delegation list with the targets key)" \
+step "notary delegation list shows targets/alice and targets/releases" --has "targets/releases" \
   --has "targets/alice" -- sgn delegation list "$SG_GUN"
 
 step "sign the two-platform index (no --init: the repository exists)" \
@@ -306,4 +306,16 @@ step "with the Docker config's credentials: sign --init through both token chall
   -- sgt sign "$SG_TGUN:v1" --registry-ca "$TMP/ca.crt" --signer alice --init
 step "docker trust inspect with the same credentials shows it" --re "v1 +$SG_TV1 +alice" \
   -- env DOCKER_CONFIG="$SG_TDOCKER" DOCKER_CONTENT_TRUST_SERVER="$SG_AU_URL" docker trust inspect --pretty "$SG_TGUN"
+sg_token_down() {
+  stop_process "$SG_TR_PID" || true
+  stop_process "$SG_AU_PID" || true
+  ! kill -0 "$SG_TR_PID" 2>/dev/null && ! kill -0 "$SG_AU_PID" 2>/dev/null
+}
+check "the token registry and its trust server stop" -- sg_token_down
 fi
+sg_plain_down() {
+  stop_process "$SG_PLAIN_PID" || true
+  ! kill -0 "$SG_PLAIN_PID" 2>/dev/null
+}
+check "the plain-HTTP server stops" -- sg_plain_down
+check "docker-registry stops and its certs.d entry is removed" -- registry_down
