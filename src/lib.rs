@@ -14,6 +14,7 @@ pub mod gun;
 pub mod http;
 pub mod import;
 pub mod policy;
+pub mod registry;
 pub mod remote;
 pub mod report;
 pub mod server;

@@ -5,6 +5,7 @@ pub mod admission_certs;
 pub mod import;
 pub mod keys;
 pub mod serve;
+pub mod sign;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,11 @@ pub enum Command {
     /// Check images against a policy with a trust server's data; print them pinned to their
     /// signed digests.
     Verify(verify::VerifyCommand),
+    /// Sign a pushed image's tag for Docker Content Trust without a daemon: its digest and
+    /// size from the registry into the signer's delegations, as `docker trust sign` does.
+    Sign(Box<sign::SignCommand>),
+    /// Remove a signed tag from the signer's delegations, as `docker trust revoke` does.
+    Revoke(sign::RevokeCommand),
     /// Print a configuration file with every key and its default.
     PrintDefaultConfig,
 }
@@ -42,6 +48,8 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<std::process::ExitCode> {
         match self.command {
             Command::Verify(cmd) => Ok(cmd.run()),
+            Command::Sign(cmd) => Ok(cmd.run()),
+            Command::Revoke(cmd) => Ok(cmd.run()),
             Command::Admission(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
             Command::Serve(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
             Command::Import(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),

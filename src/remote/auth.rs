@@ -3,16 +3,16 @@
 //! Basic when credentials are known) and is sent once more with it; a `Basic` challenge is
 //! answered with the credentials themselves.
 
-mod challenge;
-mod service;
-mod tokens;
+pub(crate) mod challenge;
+pub(crate) mod service;
+pub(crate) mod tokens;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Response, StatusCode, Url};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
@@ -24,7 +24,7 @@ use super::transport::{describe, printable, read_body, status_summary, Transport
 use super::RemoteConfig;
 
 use challenge::Challenge;
-pub(super) use tokens::Tokens;
+pub(crate) use tokens::Tokens;
 use tokens::{TokenKey, DEFAULT_LIFETIME};
 
 /// Why a GET failed: nothing there (404), or anything else; both messages name the URL.
@@ -32,6 +32,12 @@ use tokens::{TokenKey, DEFAULT_LIFETIME};
 pub(super) enum GetError {
     NotFound(String),
     Failed(String),
+}
+
+/// A request body: its content type and bytes.
+pub(super) struct Upload {
+    pub(super) content_type: String,
+    pub(super) body: Bytes,
 }
 
 /// Whether a GET may be answered from an HTTP cache on the way.
@@ -167,6 +173,36 @@ impl<'a> Session<'a> {
         freshness: Freshness,
     ) -> Result<Bytes, GetError> {
         let failed = |why: String| GetError::Failed(format!("GET {url}: {why}"));
+        let response = self
+            .authenticated(url, freshness, None)
+            .await
+            .map_err(failed)?;
+        match response.status() {
+            StatusCode::OK => read_body(response, limit).await.map_err(failed),
+            StatusCode::NOT_FOUND => Err(GetError::NotFound(format!(
+                "GET {url}: {}",
+                status_summary(response).await
+            ))),
+            _ => Err(failed(status_summary(response).await)),
+        }
+    }
+
+    /// POSTs `upload` to `url` (authenticating as a GET does); the response when it is not
+    /// a 401 that authentication could not answer.
+    pub(super) async fn post(&self, url: &Url, upload: &Upload) -> Result<Response, String> {
+        self.authenticated(url, Freshness::Fresh, Some(upload))
+            .await
+            .map_err(|why| format!("POST {url}: {why}"))
+    }
+
+    /// Sends the request with a kept token (or the credentials a `Basic` challenge took); on
+    /// a 401 answers the challenge and sends it once more.
+    async fn authenticated(
+        &self,
+        url: &Url,
+        freshness: Freshness,
+        upload: Option<&Upload>,
+    ) -> Result<Response, String> {
         let kept = self
             .transport
             .tokens
@@ -183,10 +219,7 @@ impl<'a> Session<'a> {
                     .filter(|_| basic)
                     .map(|c| Authorization::Basic(c.clone()))
             });
-        let mut response = self
-            .send(url, freshness, kept.as_ref())
-            .await
-            .map_err(failed)?;
+        let mut response = self.send(url, freshness, kept.as_ref(), upload).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             if let Some(Authorization::Bearer { key, .. }) = &kept {
                 self.transport.tokens.forget(key);
@@ -199,11 +232,10 @@ impl<'a> Session<'a> {
                     .map(HeaderValue::as_bytes),
             );
             let first = status_summary(response).await;
-            let authorization = self.authorize(&challenges, &first).await.map_err(failed)?;
+            let authorization = self.authorize(&challenges, &first).await?;
             response = self
-                .send(url, freshness, Some(&authorization))
-                .await
-                .map_err(failed)?;
+                .send(url, freshness, Some(&authorization), upload)
+                .await?;
             if response.status() == StatusCode::UNAUTHORIZED {
                 if let Authorization::Bearer { key, .. } = &authorization {
                     self.transport.tokens.forget(key);
@@ -216,17 +248,10 @@ impl<'a> Session<'a> {
                 if authorization.is_anonymous() {
                     why.push_str(&format!("; {}", self.no_credentials()));
                 }
-                return Err(failed(why));
+                return Err(why);
             }
         }
-        match response.status() {
-            StatusCode::OK => read_body(response, limit).await.map_err(failed),
-            StatusCode::NOT_FOUND => Err(GetError::NotFound(format!(
-                "GET {url}: {}",
-                status_summary(response).await
-            ))),
-            _ => Err(failed(status_summary(response).await)),
-        }
+        Ok(response)
     }
 
     async fn send(
@@ -234,8 +259,17 @@ impl<'a> Session<'a> {
         url: &Url,
         freshness: Freshness,
         authorization: Option<&Authorization>,
+        upload: Option<&Upload>,
     ) -> Result<Response, String> {
-        let mut request = self.transport.client.get(url.clone());
+        let mut request = match upload {
+            None => self.transport.client.get(url.clone()),
+            Some(upload) => self
+                .transport
+                .client
+                .post(url.clone())
+                .header(CONTENT_TYPE, upload.content_type.as_str())
+                .body(upload.body.clone()),
+        };
         if freshness == Freshness::Fresh {
             request = request.header(CACHE_CONTROL, "no-cache");
         }

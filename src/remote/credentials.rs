@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 /// The user name Docker's credential helpers give for an identity token (an OAuth refresh
 /// token from `docker login`): the password is then the token.
-pub(super) const IDENTITY_TOKEN_USER: &str = "<token>";
+pub(crate) const IDENTITY_TOKEN_USER: &str = "<token>";
 /// The largest `config.json` read.
 const CONFIG_LIMIT: u64 = 1 << 20;
 /// Docker Hub's names: its images say `docker.io`, its credentials sit under the index URL.
@@ -119,7 +119,7 @@ impl Credentials {
     }
 
     /// The `Authorization` header value of HTTP Basic with these credentials.
-    pub(super) fn basic_header(&self) -> String {
+    pub(crate) fn basic_header(&self) -> String {
         let pair = Zeroizing::new(format!("{}:{}", self.username, *self.password));
         format!("Basic {}", STANDARD.encode(pair.as_bytes()))
     }

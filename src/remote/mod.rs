@@ -10,12 +10,14 @@
 
 #![warn(missing_docs)]
 
-mod auth;
+pub(crate) mod auth;
 pub mod cache;
 pub mod changes;
 pub mod credentials;
+pub mod keystore;
+pub mod publish;
 mod read;
-mod transport;
+pub(crate) mod transport;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -152,7 +152,7 @@ fn redacted(server: &str) -> String {
 }
 
 /// Reads `response`'s body, refusing one over `limit` bytes before reading past the limit.
-pub(super) async fn read_body(mut response: Response, limit: usize) -> Result<Bytes, String> {
+pub(crate) async fn read_body(mut response: Response, limit: usize) -> Result<Bytes, String> {
     let too_large = || format!("the body is larger than the {limit} bytes allowed");
     let declared = response.content_length();
     if declared.is_some_and(|n| n > limit as u64) {
@@ -171,7 +171,7 @@ pub(super) async fn read_body(mut response: Response, limit: usize) -> Result<By
 
 /// `404 Not Found`, plus notary's error code and message when the body is its envelope
 /// (docs/protocol.md §1.3).
-pub(super) async fn status_summary(response: Response) -> String {
+pub(crate) async fn status_summary(response: Response) -> String {
     let status = response.status();
     let mut summary = status.to_string();
     if let Ok(body) = read_body(response, ERROR_BODY_LIMIT).await {
@@ -207,7 +207,7 @@ fn envelope_message(body: &[u8]) -> Option<String> {
 }
 
 /// `text` with control characters replaced, at most `max` characters.
-pub(super) fn printable(text: &str, max: usize) -> String {
+pub(crate) fn printable(text: &str, max: usize) -> String {
     text.chars()
         .take(max)
         .map(|c| if c.is_control() { '?' } else { c })
@@ -216,7 +216,7 @@ pub(super) fn printable(text: &str, max: usize) -> String {
 
 /// A reqwest error with its causes (the TLS or socket reason sits in the chain), without the
 /// URL, which callers name themselves.
-pub(super) fn describe(error: &reqwest::Error) -> String {
+pub(crate) fn describe(error: &reqwest::Error) -> String {
     let mut text = if error.is_timeout() {
         "timed out".to_owned()
     } else if error.is_connect() {

@@ -115,6 +115,15 @@ impl SigningKey {
         Ok(key)
     }
 
+    /// A P-256 key in PKCS#8 (with its public key inside, as ring reads it), for signing
+    /// under `key_id`: a client key from a trust directory.
+    pub fn open_ecdsa(
+        key_id: KeyId,
+        pkcs8: Zeroizing<Vec<u8>>,
+    ) -> Result<SigningKey, SigningError> {
+        SigningKey::open(key_id, algorithm::ECDSA, pkcs8)
+    }
+
     /// The ID of the public half.
     pub fn key_id(&self) -> &KeyId {
         &self.key_id

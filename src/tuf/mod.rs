@@ -12,7 +12,7 @@ pub mod role;
 pub mod verify;
 
 mod der;
-mod pem;
+pub(crate) mod pem;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

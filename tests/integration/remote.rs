@@ -822,3 +822,123 @@ async fn decisions_on_a_remote_are_kept_until_its_changefeed_reports_a_change() 
     }
     assert!(allowed, "the publish was not picked up within 8 s");
 }
+
+/// `notarium sign`'s publish path against a real Notarium: a repository made with `init`
+/// (server-held snapshot), a second tag, two signs at once (one may lose the race and redo its
+/// change), each read back and verified; then a revoke.
+#[tokio::test]
+async fn sign_initialises_signs_races_and_revokes() {
+    use notarium::clock::Clock as _;
+    use notarium::remote::keystore::KeyStore;
+    use notarium::remote::publish::{target_meta, Edit, PublishError, PublishRequest};
+
+    let (served, _) = served(None, false).await;
+    let remote = served.remote();
+    let trust = tempfile::tempdir().expect("tempdir");
+    // The only test that sets these variables.
+    std::env::set_var("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "sign root pass");
+    std::env::set_var(
+        "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
+        "sign repo pass",
+    );
+    let keys = KeyStore::new(trust.path());
+    let gun = "example.com/sign/app";
+    let request = |tag: &str, byte: u8, init: bool| PublishRequest {
+        gun,
+        edit: Edit::Add {
+            name: tag.to_owned(),
+            meta: target_meta(&[byte; 32], 500 + u64::from(byte)),
+        },
+        signer: Some("ci"),
+        keys: &keys,
+        init,
+        root_anchor: None,
+        now: SystemClock.now(),
+    };
+
+    let err = remote
+        .publish(&request("v1", 1, false))
+        .await
+        .expect_err("no trust data");
+    assert!(matches!(err, PublishError::NotInitialized(_)), "{err:?}");
+    let first = remote.publish(&request("v1", 1, true)).await.expect("init");
+    assert!(first.initialized);
+    assert_eq!(first.signed_roles, ["targets/ci", "targets/releases"]);
+    assert_eq!(keys.list().len(), 3, "root, targets and the signer's key");
+    let second = remote
+        .publish(&request("v2", 2, true))
+        .await
+        .expect("second");
+    assert!(
+        !second.initialized,
+        "an existing repository is not made again"
+    );
+    assert_eq!(
+        second.roles,
+        ["targets/ci", "targets/releases"],
+        "the server holds the snapshot: only the changed roles go up"
+    );
+
+    let (v3, v4) = (request("v3", 3, false), request("v4", 4, false));
+    let (a, b) = tokio::join!(remote.publish(&v3), remote.publish(&v4));
+    let (a, b) = (a.expect("v3"), b.expect("v4"));
+    assert!(a.attempts >= 1 && b.attempts >= 1);
+
+    let wanted = [
+        RoleName::releases(),
+        RoleName::parse("targets/ci").expect("role"),
+    ];
+    let read_back = || async {
+        let data = remote
+            .fetch(gun, &wanted, &CachedRepo::default())
+            .await
+            .expect("read");
+        let trusted = notarium::policy::verify(
+            gun,
+            &RootTrust {
+                tofu: true,
+                ..RootTrust::default()
+            },
+            &data,
+            &Seen::default(),
+            SystemClock.now(),
+        )
+        .expect("verifies");
+        trusted.roles[&RoleName::releases()].targets.targets.clone()
+    };
+    let releases = read_back().await;
+    for (tag, byte) in [("v1", 1u8), ("v2", 2), ("v3", 3), ("v4", 4)] {
+        let meta = releases.get(tag).unwrap_or_else(|| panic!("{tag} signed"));
+        assert_eq!(meta.sha256(), Some(&[byte; 32][..]), "{tag}");
+        assert_eq!(meta.length, 500 + i64::from(byte), "{tag}");
+    }
+
+    let revoke = PublishRequest {
+        edit: Edit::Remove {
+            name: "v2".to_owned(),
+        },
+        ..request("v2", 2, false)
+    };
+    remote.publish(&revoke).await.expect("revoked");
+    let releases = read_back().await;
+    assert!(!releases.contains_key("v2"));
+    assert!(releases.contains_key("v1"));
+    let err = remote
+        .publish(&revoke)
+        .await
+        .expect_err("nothing left to revoke");
+    assert!(
+        err.to_string().contains("is not signed in any role"),
+        "{err}"
+    );
+
+    std::env::set_var("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "not it");
+    let err = remote
+        .publish(&request("v5", 5, false))
+        .await
+        .expect_err("wrong passphrase");
+    assert!(err.to_string().contains("wrong passphrase"), "{err}");
+    assert!(!err.to_string().contains("not it"), "{err}");
+    std::env::remove_var("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE");
+    std::env::remove_var("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE");
+}

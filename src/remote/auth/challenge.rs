@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 
 /// One challenge: its scheme (lower case) and its parameters (names in lower case).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Challenge {
-    pub(super) scheme: String,
-    pub(super) params: BTreeMap<String, String>,
+pub(crate) struct Challenge {
+    pub(crate) scheme: String,
+    pub(crate) params: BTreeMap<String, String>,
 }
 
 impl Challenge {
     /// The value of parameter `name`, when present and not empty.
-    pub(super) fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.params
             .get(name)
             .map(String::as_str)
@@ -21,7 +21,7 @@ impl Challenge {
 }
 
 /// Every challenge of every header value, in order; what cannot be read is skipped.
-pub(super) fn parse_all<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Vec<Challenge> {
+pub(crate) fn parse_all<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Vec<Challenge> {
     values
         .into_iter()
         .filter_map(|v| std::str::from_utf8(v).ok())

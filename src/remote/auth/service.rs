@@ -16,7 +16,7 @@ const TOKEN_RESPONSE_LIMIT: usize = 1 << 20;
 
 /// Asks the token service: `GET realm?service=…&scope=…` with HTTP Basic, or for an
 /// identity token (`docker login` to a registry with OAuth) the OAuth refresh-token POST.
-pub(super) async fn request(
+pub(crate) async fn request(
     client: &Client,
     realm: &Url,
     key: &TokenKey,

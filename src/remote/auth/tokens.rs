@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 /// How long a token lives when the token service does not say (docker/distribution's
 /// default, which is also its minimum).
-pub(super) const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 /// A token is not sent in its last seconds: it could expire on the way.
 const MARGIN: Duration = Duration::from_secs(5);
 /// Tokens kept at most; a reader of thousands of repositories starts over rather than grow.
@@ -17,10 +17,10 @@ const MAX_TOKENS: usize = 1024;
 
 /// Which token: the token service, its audience and the access asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) struct TokenKey {
-    pub(super) realm: String,
-    pub(super) service: String,
-    pub(super) scope: String,
+pub(crate) struct TokenKey {
+    pub(crate) realm: String,
+    pub(crate) service: String,
+    pub(crate) scope: String,
 }
 
 /// Tokens by key, and for each GUN the key its last challenge asked for.
@@ -37,7 +37,7 @@ struct State {
 
 impl Tokens {
     /// The live token last used for `gun`, if any.
-    pub(super) fn for_gun(&self, gun: &str, now: Instant) -> Option<(TokenKey, Zeroizing<String>)> {
+    pub(crate) fn for_gun(&self, gun: &str, now: Instant) -> Option<(TokenKey, Zeroizing<String>)> {
         let state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let key = state.by_gun.get(gun)?;
         let (token, until) = state.tokens.get(key)?;
@@ -45,14 +45,14 @@ impl Tokens {
     }
 
     /// The live token under `key`, if any.
-    pub(super) fn get(&self, key: &TokenKey, now: Instant) -> Option<Zeroizing<String>> {
+    pub(crate) fn get(&self, key: &TokenKey, now: Instant) -> Option<Zeroizing<String>> {
         let state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let (token, until) = state.tokens.get(key)?;
         (now < *until).then(|| token.clone())
     }
 
     /// Keeps `token` for `lifetime` and remembers `key` as `gun`'s.
-    pub(super) fn insert(
+    pub(crate) fn insert(
         &self,
         gun: &str,
         key: TokenKey,
@@ -72,7 +72,7 @@ impl Tokens {
     }
 
     /// Drops the token under `key`: the server refused it.
-    pub(super) fn forget(&self, key: &TokenKey) {
+    pub(crate) fn forget(&self, key: &TokenKey) {
         let mut state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         state.tokens.remove(key);
     }
