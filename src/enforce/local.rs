@@ -34,7 +34,7 @@ pub(super) async fn trust_data(
     wanted: &[RoleName],
     seen: &Seen,
 ) -> Result<(TrustData, String), String> {
-    let current = repos.current_state(gun).await.map_err(|e| why(gun, e))?;
+    let current = repos.current_for_read(gun).await.map_err(|e| why(gun, e))?;
     let (Some(root), Some(snapshot), Some(timestamp)) =
         (current.root, current.snapshot, current.timestamp)
     else {

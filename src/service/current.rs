@@ -189,17 +189,47 @@ impl Repos {
         Err(ServiceError::Contended)
     }
 
+    /// The consistent current state as a reader sees it: walked from the current files kept
+    /// for reads (the timestamp and snapshot a `GET` answers, see [`super::cache`]), so that a
+    /// check following the fingerprint read of [`Repos::current_role`] does not walk the store
+    /// a second time. Writes validate against [`Repos::current_state`], which always reads
+    /// the store.
+    pub async fn current_for_read(&self, gun: &Gun) -> Result<Current> {
+        for _ in 0..READ_ATTEMPTS {
+            let entry = match self.cache.get(gun, self.clock.now()) {
+                Some(entry) => entry,
+                None => self.load_entry(gun).await?,
+            };
+            let pair = Pair {
+                ts: self.load(gun, &entry.timestamp)?,
+                snap: self.load(gun, &entry.snapshot)?,
+                timestamp: entry.timestamp.clone(),
+            };
+            if let Some(current) = self.state_from(gun, pair).await? {
+                return Ok(current);
+            }
+            // A role the kept snapshot lists is gone: a write landed; read afresh.
+            self.cache.invalidate(gun);
+        }
+        Err(ServiceError::Contended)
+    }
+
     /// One attempt at [`Repos::current_state`]; `None` when the repository changed under it.
     async fn try_current_state(&self, gun: &Gun) -> Result<Option<Current>> {
-        let Some(Pair {
+        let Some(pair) = self.current_pair(gun).await? else {
+            return Ok(Some(Current::default()));
+        };
+        self.state_from(gun, pair).await
+    }
+
+    /// The state that the timestamp and snapshot of `pair` name; `None` when a role it lists
+    /// is no longer stored because the repository changed meanwhile.
+    async fn state_from(&self, gun: &Gun, pair: Pair) -> Result<Option<Current>> {
+        let Pair {
             timestamp,
             ts,
             snap,
-            ..
-        }) = self.current_pair(gun).await?
-        else {
-            return Ok(Some(Current::default()));
-        };
+        } = pair;
         let mut current = Current {
             timestamp: Some(ts),
             ..Current::default()
