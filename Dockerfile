@@ -25,9 +25,12 @@ ARG RUST_IMAGE=rust:1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS build
-# Passed through to cargo when given (e.g. --build-arg CARGO_BUILD_JOBS=2); unset, cargo's own
-# default (one job per CPU) stands.
-ARG CARGO_BUILD_JOBS
+# Passed through to cargo when given (e.g. --build-arg CARGO_BUILD_JOBS=2); left unset they are
+# not in the environment at all, and cargo's defaults (one job per CPU) and Cargo.toml's release
+# profile stand. The profile's settings are there for a test build that trades the binary's speed
+# for build time (compat/flows/image.sh); an image to ship is built without them.
+ARG CARGO_BUILD_JOBS CARGO_PROFILE_RELEASE_LTO CARGO_PROFILE_RELEASE_CODEGEN_UNITS \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL
 WORKDIR /src
 # Dependencies first, so that source changes do not rebuild them: the manifest and the lock file
 # with stub sources build every dependency of the binary into their own layer.

@@ -12,6 +12,10 @@
 # port given by NOTARIUM_LISTEN, and the client on the host reaches it there as it would reach a
 # published port.
 #
+#   COMPAT_IMAGE_BUILD_ARGS="NAME=VALUE …"
+#                              more build arguments, e.g. the Dockerfile's CARGO_BUILD_JOBS or
+#                              CARGO_PROFILE_RELEASE_* (default: none, the release profile as
+#                              Cargo.toml has it)
 #   COMPAT_IMAGE_ARCHIVE=FILE  load the image from FILE (`docker save`) instead of making the
 #                              bases and building it: for working on the run steps. The build
 #                              steps then fail on purpose, so a run with it never passes whole.
@@ -37,9 +41,11 @@ printf 'first target, published through the container\n' >"$IM/one.txt"
 printf 'second target, published after a new container on the same volume\n' >"$IM/two.txt"
 
 # --- a daemon, the bases and the build ----------------------------------------------------------
-# A short directory: dockerd and containerd put unix sockets under it.
+# A short directory: dockerd and containerd put unix sockets under it. overlay2, not vfs: the
+# build commits a layer per instruction, and vfs copies the whole image (a gigabyte and more in
+# the build stage) for each of them.
 IM_DIR=$(mktemp -d /tmp/cim.XXXXXX)
-check "dockerd starts on a socket of its own (vfs, no networking, its own containerd)" -- dockerd_up "$IM_DIR"
+check "dockerd starts on a socket of its own (overlay2, no networking, its own containerd)" -- dockerd_up "$IM_DIR" overlay2
 
 im_bases() {
   local t=$SECONDS
@@ -48,10 +54,11 @@ im_bases() {
 }
 # im_build: the Dockerfile with the bases as build arguments; the log in IM/build.log.
 im_build() {
-  local t=$SECONDS
-  if ! DOCKER_BUILDKIT=0 docker build --network host \
-    --build-arg RUST_IMAGE="$IM_BUILDER_BASE" --build-arg RUNTIME_IMAGE="$IM_RUNTIME_BASE" \
-    -t "$IM_REF" "$REPO_ROOT" >"$IM/build.log" 2>&1; then
+  local t=$SECONDS arg
+  local -a args=(--build-arg "RUST_IMAGE=$IM_BUILDER_BASE" --build-arg "RUNTIME_IMAGE=$IM_RUNTIME_BASE")
+  for arg in ${COMPAT_IMAGE_BUILD_ARGS:-}; do args+=(--build-arg "$arg"); done
+  echo "docker build --network host ${args[*]}"
+  if ! DOCKER_BUILDKIT=0 docker build --network host "${args[@]}" -t "$IM_REF" "$REPO_ROOT" >"$IM/build.log" 2>&1; then
     tail -n 40 "$IM/build.log"
     return 1
   fi
@@ -120,11 +127,11 @@ runs_as() {
   local comm ids top
   comm=$(in_c "$1" cat /proc/1/comm) || return 1
   ids=$(in_c "$1" sh -c "sed -n 's/^\(Uid\|Gid\):[[:space:]]*//p' /proc/1/status | tr -s '[:space:]' ' '") || return 1
-  top=$(docker top "$1" -o uid,gid,args) || return 1
+  top=$(docker top "$1" -o pid,uid,gid,args) || return 1
   echo "PID 1: $comm, uid/gid (real, effective, saved, fs): $ids"
   echo "docker top: $top"
   [ "$comm" = notarium ] && [ "$ids" = "10001 10001 10001 10001 10001 10001 10001 10001 " ] &&
-    echo "$top" | awk 'NR > 1 && $3 ~ /notarium serve$/ { n++; if ($1 != 10001 || $2 != 10001) bad = 1 } END { exit !(n == 1 && !bad) }'
+    echo "$top" | awk 'NR > 1 { n++; if ($2 != 10001 || $3 != 10001 || $0 !~ /notarium serve$/) bad = 1 } END { exit !(n == 1 && !bad) }'
 }
 # im_stop NAME: `docker stop` returns within 5 s (its timeout is 10 s), the exit status is 0, the
 # daemon did not have to kill it, and the log shows the graceful shutdown.

@@ -6,7 +6,7 @@
 #       makes both bases, their root file systems under DIR (removed after the import):
 #       - RUNTIME_REF: `debootstrap --variant=minbase bookworm`, then `docker import`: the stand-in
 #         for debian:bookworm-slim (apt-get, useradd, no compiler);
-#       - BUILDER_REF: the same with gcc, libc6-dev, ca-certificates and pkg-config, plus the
+#       - BUILDER_REF: the same with gcc, libc6-dev, make, ca-certificates and pkg-config, plus the
 #         machine's own Rust toolchain (cargo and rustc with their libraries, no documentation)
 #         under /usr/local: the stand-in for rust:1-bookworm. The toolchain must be at least
 #         Cargo.toml's rust-version (bookworm's and trixie's rustc are older; docs/decisions.md).
@@ -20,7 +20,7 @@
 #                              leaves it unset and makes the bases afresh)
 
 BASES_SUITE=bookworm
-BASES_BUILDER_PACKAGES=gcc,libc6-dev,ca-certificates,pkg-config
+BASES_BUILDER_PACKAGES=gcc,libc6-dev,make,ca-certificates,pkg-config
 
 # bases_sysroot: the Rust toolchain cargo builds the project with here. The suite points HOME at
 # its temporary directory, where rustup's proxies would find no toolchain: ask with the user's
@@ -65,7 +65,7 @@ bases_local_cas() {
   local src=/usr/local/share/ca-certificates
   compgen -G "$src/*.crt" >/dev/null || return 0
   as_root mkdir -p "$1$src" && as_root cp "$src"/*.crt "$1$src/" &&
-    as_root chroot "$1" update-ca-certificates >/dev/null
+    as_root chroot "$1" update-ca-certificates >"$1.ca.log" 2>&1 || { cat "$1.ca.log"; return 1; }
 }
 
 # bases_tar DIR TARBALL: the root file system in DIR as a tarball (numeric owners, as is).
