@@ -130,7 +130,7 @@ while IFS= read -r var; do
   [ "$var" = NOTARIUM_BIN ] || unset "$var"
 done < <(compgen -e | grep -E '^NOTARIUM_' || true)
 # Nor may an inherited DOCKER_* setting (a host, a context, content trust): the Docker CLI talks
-# to a daemon only in the daemon flow, to the one that flow starts (lib/dockerd.sh). Everywhere
+# to a daemon only in the daemon and image flows, to the one each starts (lib/dockerd.sh). Everywhere
 # else DOCKER_HOST names a socket that does not exist, so no daemon on the machine is reached.
 while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep -E '^DOCKER_' || true)
 NO_DAEMON_HOST="unix://$TMP/no-daemon.sock"
