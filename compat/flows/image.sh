@@ -172,8 +172,8 @@ step "its log says where it serves and how to trust its CA" \
   --has "serving on https://127.0.0.1:$IM_PORT" --has "export DOCKER_CONTENT_TRUST_SERVER=https://127.0.0.1:$IM_PORT" \
   -- docker logs notarium-compat-1
 check "PID 1 is notarium, running as uid and gid 10001 (/proc/1/status, docker top)" -- runs_as notarium-compat-1
-step "the data directory in the volume belongs to 10001" --re '^10001:10001 /var/lib/notarium$' \
-  -- in_c notarium-compat-1 stat -c '%u:%g %n' /var/lib/notarium
+step "the data directory in the volume belongs to 10001" --re '^10001:10001 /var/lib/notarium/$' \
+  -- in_c notarium-compat-1 stat -c '%u:%g %n' /var/lib/notarium/
 step "the notary CLI outside the container initialises a repository and publishes a target" \
   --has "Successfully published changes for repository $IM_GUN" -- im_publish
 step "a fresh client lists the target" --re "^ *one +[0-9a-f]{64} +[0-9]+ +targets" -- im_fresh list "$IM_GUN"
