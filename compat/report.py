@@ -22,6 +22,7 @@ FLOW_TITLES = {
     "import": "moving over from notary-server (notarium import)",
     "verify": "notarium verify on repositories the real clients made",
     "admission": "the Kubernetes admission webhook (kubectl-built objects)",
+    "image": "the Dockerfile, built from Debian-made bases and run",
 }
 
 
@@ -49,7 +50,7 @@ def load(path):
                          "race.py: ", cmd)
             cmd = re.sub(r"bash -c .*raise_threshold \(\).*", "raise_threshold (resign.py + upload)", cmd)
             cmd = re.sub(r"\b(app|delegations|docker|never-published|generated|import-a|import-b|"
-                         r"replicas-basic|replicas-shared|auth|auth-docker|mtls|verify|verify-notary|verify-served|sign|sign-token)-\d+", r"\1-N", cmd)
+                         r"replicas-basic|replicas-shared|auth|auth-docker|mtls|verify|verify-notary|verify-served|sign|sign-token|image)-\d+", r"\1-N", cmd)
             cmd = re.sub(r"\bnotarium_(replicas|import_server|import_signer)_[0-9_]+", r"notarium_\1_N", cmd)
             desc = re.sub(r"\bnotarium_(replicas|import_server|import_signer)_[0-9_]+", r"notarium_\1_N", desc)
             cmd = re.sub(r"https://127\.0\.0\.1:\d+", "$URL", cmd)
@@ -57,6 +58,7 @@ def load(path):
             cmd = re.sub(r"\b127\.0\.0\.1:\d+(?=/compat/)", "$REGISTRY", cmd)
             cmd = re.sub(r"/tmp/cdd\.\w+", "/tmp/cdd.XXXXXX", cmd)
             cmd = re.sub(r"/etc/docker/certs\.d/127\.0\.0\.1:\d+", "/etc/docker/certs.d/$REGISTRY", cmd)
+            cmd = re.sub(r"/tmp/cim\.\w+", "/tmp/cim.XXXXXX", cmd)
             cmd = re.sub(r"\b[0-9a-f]{64}\b", "<id>", cmd)
             rows.append((flow, kind, result, want, desc, cmd))
     # A description can repeat within a flow ("the reader sees it"): key by occurrence.

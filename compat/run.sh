@@ -6,7 +6,8 @@
 #                                (default: target/debug/notarium at the repository root)
 #   COMPAT_TARGET=notary-server  the Go reference server, to prove the suite itself right
 #   COMPAT_FLOWS="notary docker" run only these flows (default: every file in flows/, in order;
-#                                the admission flow runs with COMPAT_TARGET=notarium only)
+#                                the admission and image flows run with COMPAT_TARGET=notarium
+#                                only)
 #   COMPAT_POSTGRES_URL=URL      a PostgreSQL to create databases in, for the replicas flow
 #   COMPAT_MYSQL_URL=URL         a MySQL/MariaDB (mysql://USER[:PASS]@HOST:PORT/DB) for the import flow
 #                                (without them those flows say so and do not run; under CI=true
@@ -24,7 +25,7 @@ COMPAT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(dirname "$COMPAT_DIR")
 TARGET=${COMPAT_TARGET:-notarium}
 STEP_TIMEOUT=${COMPAT_STEP_TIMEOUT:-60}
-FLOWS=${COMPAT_FLOWS:-notary delegations docker daemon sign serve auth replicas import verify admission}
+FLOWS=${COMPAT_FLOWS:-notary delegations docker daemon sign serve auth replicas import verify admission image}
 START_TIME=$(date +%s)
 export LC_ALL=C PYTHONUTF8=1
 

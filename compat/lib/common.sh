@@ -42,6 +42,15 @@ case " $FLOWS " in
     command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
     busybox_static || need_apt+=(busybox-static) ;;
 esac
+# The image flow (Notarium only) builds the Dockerfile on a daemon of its own, from base images
+# it makes with debootstrap (lib/images.sh).
+case " $FLOWS " in
+  *" image "*)
+    if [ "$TARGET" = notarium ]; then
+      [ -x /usr/sbin/dockerd ] || need_apt+=(docker.io)
+      command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
+    fi ;;
+esac
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
@@ -51,11 +60,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # The Docker CLI 28 is part of the machine (Debian's docker.io is older); without it the docker,
-# daemon, verify and admission flows cannot run, and that is a failure, not a skip.
+# daemon, verify, admission and image flows cannot run, and that is a failure, not a skip.
 docker_flows=" $FLOWS "
-[ "$TARGET" = notarium ] || docker_flows=${docker_flows/ admission / }
+[ "$TARGET" = notarium ] || { docker_flows=${docker_flows/ admission / }; docker_flows=${docker_flows/ image / }; }
 case "$docker_flows" in
-  *" docker "* | *" daemon "* | *" verify "* | *" admission "*)
+  *" docker "* | *" daemon "* | *" verify "* | *" admission "* | *" image "*)
     command -v docker >/dev/null 2>&1 || {
       echo "the docker flow needs the Docker CLI (28.x) on PATH; none was found" >&2
       exit 2
@@ -121,7 +130,7 @@ while IFS= read -r var; do
   [ "$var" = NOTARIUM_BIN ] || unset "$var"
 done < <(compgen -e | grep -E '^NOTARIUM_' || true)
 # Nor may an inherited DOCKER_* setting (a host, a context, content trust): the Docker CLI talks
-# to a daemon only in the daemon flow, to the one that flow starts (lib/dockerd.sh). Everywhere
+# to a daemon only in the daemon and image flows, to the one each starts (lib/dockerd.sh). Everywhere
 # else DOCKER_HOST names a socket that does not exist, so no daemon on the machine is reached.
 while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep -E '^DOCKER_' || true)
 NO_DAEMON_HOST="unix://$TMP/no-daemon.sock"

@@ -2,9 +2,10 @@
 # pull, run and build images. Sourced by a flow after common.sh; needs TMP, CLEANUP_CMDS, free_port and
 # NO_DAEMON_HOST from there.
 #
-#   dockerd_up DIR   Debian's dockerd with its own containerd, vfs storage and no networking,
-#                    everything under DIR (keep it short: unix socket paths are limited to 107
-#                    bytes); exports DOCKER_HOST=unix://DIR/sock
+#   dockerd_up DIR [DRIVER]
+#                    Debian's dockerd with its own containerd, vfs storage (or the storage driver
+#                    DRIVER) and no networking, everything under DIR (keep it short: unix socket
+#                    paths are limited to 107 bytes); exports DOCKER_HOST=unix://DIR/sock
 #   dockerd_down     stops that daemon and its containerd (only those), removes DIR
 #   registry_up      Debian's docker-registry over TLS (the suite's server certificate, made for
 #                    127.0.0.1) on a free loopback port, storage in TMP; installs the suite's CA as
@@ -59,7 +60,7 @@ dd_stop() {
 }
 
 dockerd_up() {
-  local dir=$1
+  local dir=$1 driver=${2:-vfs}
   if [ -n "$DOCKERD_PID" ]; then
     echo "this run's daemon is already up (pid $DOCKERD_PID)"
     return 1
@@ -105,7 +106,7 @@ EOF
     return 1
   fi
   dockerd --config-file "$dir/daemon.json" --containerd "$dir/containerd.sock" \
-    --storage-driver=vfs --iptables=false --ip-masq=false --bridge=none \
+    --storage-driver="$driver" --iptables=false --ip-masq=false --bridge=none \
     --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/pid" \
     -H "unix://$dir/sock" >"$dir/dockerd.log" 2>&1 </dev/null &
   DOCKERD_PID=$!
