@@ -15,6 +15,7 @@ pub mod cache;
 pub mod changes;
 pub mod credentials;
 mod read;
+mod versions;
 mod transport;
 
 use std::path::PathBuf;
