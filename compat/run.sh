@@ -24,7 +24,7 @@ COMPAT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(dirname "$COMPAT_DIR")
 TARGET=${COMPAT_TARGET:-notarium}
 STEP_TIMEOUT=${COMPAT_STEP_TIMEOUT:-60}
-FLOWS=${COMPAT_FLOWS:-notary delegations docker daemon serve auth replicas import verify admission}
+FLOWS=${COMPAT_FLOWS:-notary delegations docker daemon serve auth replicas import mirror verify admission}
 START_TIME=$(date +%s)
 export LC_ALL=C PYTHONUTF8=1
 
