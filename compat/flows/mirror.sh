@@ -130,6 +130,55 @@ step "mirror status lists A and B with the roles to move, the deadline and the c
   --has "notary -s $MR_URL key rotate $MR_B snapshot -r" \
   -- "$NOTARIUM_BIN" mirror status --server "$MR_URL" --data-dir "$MR_DATA"
 
+# --- following the source ----------------------------------------------------------------------
+mr_watch_start() {
+  "$NOTARIUM_BIN" mirror --ca "$TMP/ca.crt" --data-dir "$MR_DATA" --from "$MR_GO_URL" --gun "$MR_B" \
+    --watch 1s >"$TMP/mirror-watch.log" 2>&1 </dev/null &
+  MR_WATCH_PID=$!
+  EXTRA_PIDS+=("$MR_WATCH_PID")
+  sleep 1
+  kill -0 "$MR_WATCH_PID"
+}
+check "mirror --watch follows B (the source's changefeed)" -- mr_watch_start
+step "[source] a publish to B during the move" --has "Successfully published changes" \
+  -- mgo add -p "$MR_B" two "$TMP/mirror-2.txt"
+mr_arrived() {
+  local _
+  for _ in $(seq 40); do
+    if mnt_fresh list "$MR_B" 2>/dev/null | grep -q '^two '; then echo arrived; return 0; fi
+    sleep 0.5
+  done
+  cat "$TMP/mirror-watch.log"
+  return 1
+}
+check "the publish arrives on Notarium" --has arrived -- mr_arrived
+check "the watch stops when asked" -- stop_process "$MR_WATCH_PID"
+
+# --- a source with token auth (Notarium with --auth-users) -------------------------------------
+MR_AU_PORT=$(free_port)
+MR_AU_URL="https://127.0.0.1:$MR_AU_PORT"
+MR_AU_PASS="compat mirror pass"
+MR_AU_GUN="example.com/compat/mirror-auth-$RANDOM"
+MR_AU_HASH=$("$PY" -W ignore -c 'import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))' "$MR_AU_PASS")
+printf 'alice:%s\n' "$MR_AU_HASH" >"$TMP/mirror-auth-users"
+mr_au_start() {
+  "$NOTARIUM_BIN" serve --listen "127.0.0.1:$MR_AU_PORT" --data-dir "$TMP/mirror-auth-data" \
+    --tls-cert "$TMP/server.crt" --tls-key "$TMP/server.key" --auth-users "$TMP/mirror-auth-users" \
+    >"$TMP/mirror-auth.log" 2>&1 </dev/null &
+  EXTRA_PIDS+=("$!")
+  wait_healthy "$MR_AU_URL" "$!" "$TMP/mirror-auth.log"
+}
+check "a source with token auth starts" -- mr_au_start
+step "[auth source] init -p a repository with credentials" --has "Successfully published changes" \
+  -- env NOTARY_AUTH="$(printf 'alice:%s' "$MR_AU_PASS" | base64 -w0)" \
+  notary -s "$MR_AU_URL" --tlscacert "$TMP/ca.crt" -d "$TMP/trust-mirror-auth" init -p "$MR_AU_GUN"
+step "mirror without credentials is refused by the source" --fail --has "not mirrored $MR_AU_GUN" \
+  -- mirror_cmd --from "$MR_AU_URL" --gun "$MR_AU_GUN"
+step "mirror with --username (password in NOTARIUM_PASSWORD) copies it" \
+  --has "mirrored $MR_AU_GUN from $MR_AU_URL" \
+  -- env NOTARIUM_PASSWORD="$MR_AU_PASS" "$NOTARIUM_BIN" mirror --ca "$TMP/ca.crt" --data-dir "$MR_DATA" \
+  --from "$MR_AU_URL" --gun "$MR_AU_GUN" --username alice
+
 # --- the handover ----------------------------------------------------------------------------
 step "[handover] A's timestamp key moves to Notarium" --has "Successfully rotated timestamp key" \
   -- mnt key rotate "$MR_A" timestamp -r

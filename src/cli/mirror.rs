@@ -241,13 +241,16 @@ async fn copy_one(remote: &Remote, store: &SharedStore, gun: &Gun) -> bool {
     }
 }
 
-/// Follows the source until no GUN of `guns` is still mirrored here.
+/// Follows the source until no GUN of `guns` is still mirrored here, or until SIGTERM or
+/// Ctrl-C (a clean stop: what was copied stays).
 async fn watch(
     remote: &Remote,
     store: &SharedStore,
     guns: &[Gun],
     interval: Duration,
 ) -> anyhow::Result<()> {
+    let stop = crate::server::shutdown_signal();
+    tokio::pin!(stop);
     // Where the changefeed stands now; without one, every repository is read each interval.
     let mut position = match remote.changes(None).await {
         Ok(records) => Some(records.last().map_or(0, |c| c.id)),
@@ -267,7 +270,13 @@ async fn watch(
             println!("every repository is handed over: stopped following");
             return Ok(());
         }
-        tokio::time::sleep(interval).await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = &mut stop => {
+                println!("stopped following");
+                return Ok(());
+            }
+        }
         let changed: Vec<Gun> = match position {
             Some(after) => match remote.changes(Some(after)).await {
                 Ok(records) => {
