@@ -60,11 +60,50 @@ step "[source] add -p a target to B" --has "Successfully published changes" -- m
 step "[source] init -p T (to be served tampered)" --has "Successfully published changes" -- mgo init -p "$MR_T"
 step "[source] add -p a target to T" --has "Successfully published changes" -- mgo add -p "$MR_T" one "$TMP/mirror-1.txt"
 
+# The Docker CLI (no daemon) on the source: `docker trust signer add` makes a repository whose
+# snapshot key the source holds.
+MR_D="registry.example.com/compat/mirror-docker-$RANDOM"
+MR_DCFG="$TMP/docker-mirror"
+for h in "127.0.0.1:$MR_GO_PORT" "127.0.0.1:$MR_PORT"; do
+  mkdir -p "$MR_DCFG/tls/$h"
+  cp "$TMP/ca.crt" "$MR_DCFG/tls/$h/ca.crt"
+done
+MR_V1=$(printf 'mirror manifest v1' | sha256sum | cut -d' ' -f1)
+# mdocker SERVER ARGS...: the Docker CLI with its trust server; mdn SERVER ARGS...: the notary CLI
+# on the same trust dir.
+mdocker() {
+  local server=$1; shift
+  DOCKER_CONFIG="$MR_DCFG" DOCKER_CONTENT_TRUST_SERVER="$server" \
+    DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE="$NOTARY_ROOT_PASSPHRASE" \
+    DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE="$NOTARY_TARGETS_PASSPHRASE" docker "$@"
+}
+mdn() {
+  local server=$1; shift
+  # Docker encrypts every key but the root's with the repository passphrase.
+  NOTARY_DELEGATION_PASSPHRASE="$NOTARY_TARGETS_PASSPHRASE" \
+    NOTARY_SNAPSHOT_PASSPHRASE="$NOTARY_TARGETS_PASSPHRASE" \
+    notary -s "$server" --tlscacert "$TMP/ca.crt" -d "$MR_DCFG/trust" "$@"
+}
+mdpull() {
+  local d
+  d=$(mktemp -d "$TMP/docker-mirror-fresh.XXXXXX")
+  cp -r "$MR_DCFG/tls" "$d/tls"
+  DOCKER_CONFIG="$d" DOCKER_CONTENT_TRUST=1 DOCKER_CONTENT_TRUST_SERVER="$MR_URL" docker pull "$@"
+}
+step "[source] docker trust key generate" --has "Successfully generated and loaded private key" \
+  -- mdocker "$MR_GO_URL" trust key generate mirrordev --dir "$TMP"
+step "[source] docker trust signer add initialises D (server-held snapshot)" \
+  --has "Successfully added signer: mirrordev to $MR_D" \
+  -- mdocker "$MR_GO_URL" trust signer add --key "$TMP/mirrordev.pub" mirrordev "$MR_D"
+step "[source] a tag of D in targets/releases (as a push puts it)" --has "Successfully published changes" \
+  -- mdn "$MR_GO_URL" addhash -p "$MR_D" v1 1234 --sha256 "$MR_V1" -r targets/releases
+
 # --- the mirror ------------------------------------------------------------------------------
 step "mirror copies A and B with their history; A's timestamp and B's snapshot are the source's" \
   --re "mirrored $MR_A from [^ ]+: [0-9]+ files \\([0-9]+ new\\); held by the source: timestamp;" \
   --re "mirrored $MR_B from [^ ]+: [0-9]+ files \\([0-9]+ new\\); held by the source: snapshot, timestamp;" \
-  -- mirror_cmd --from "$MR_GO_URL" --gun "$MR_A" --gun "$MR_B"
+  --re "mirrored $MR_D from [^ ]+: [0-9]+ files \\([0-9]+ new\\); held by the source: snapshot, timestamp;" \
+  -- mirror_cmd --from "$MR_GO_URL" --gun "$MR_A" --gun "$MR_B" --gun "$MR_D"
 step "a second mirror run stores nothing new" --re "mirrored $MR_A from [^ ]+: [0-9]+ files \\(0 new\\)" \
   -- mirror_cmd --from "$MR_GO_URL" --gun "$MR_A"
 mr_compare_history() {
@@ -120,6 +159,8 @@ step "nothing of the tampered GUN is served" --fail --has "does not have trust d
 step "the same client lists A on Notarium" --has "one" --has "two" --has "rel/one" -- mnt list "$MR_A"
 step "a fresh client lists A on Notarium" --has "one" --has "two" --has "rel/one" -- mnt_fresh list "$MR_A"
 step "a fresh client looks up B's target on Notarium" --has "one" -- mnt_fresh lookup "$MR_B" one
+step "a content-trust pull of D on Notarium resolves v1 (no daemon)" --fail \
+  --has "Pull (1 of 1): $MR_D:v1@sha256:$MR_V1" -- mdpull "$MR_D:v1"
 step "an update to A before the handover is refused with the handover step" --fail \
   --has "mirrored from $MR_GO_URL" --has "key rotate $MR_A timestamp -r" \
   -- mnt add -p "$MR_A" three "$TMP/mirror-3.txt"
@@ -127,7 +168,8 @@ mnt reset "$MR_A" --all >/dev/null 2>&1 || true
 step "mirror status lists A and B with the roles to move, the deadline and the commands" \
   --re "$MR_A: mirrored from [^ ]+; held by the source: timestamp; deadline [0-9T:+-]+" \
   --has "notary -s $MR_URL key rotate $MR_A timestamp -r" \
-  --has "notary -s $MR_URL key rotate $MR_B snapshot -r" \
+  --has "notary -s $MR_GO_URL key rotate $MR_B snapshot" \
+  --has "notary -s $MR_URL key rotate $MR_B timestamp -r" \
   -- "$NOTARIUM_BIN" mirror status --server "$MR_URL" --data-dir "$MR_DATA"
 
 # --- following the source ----------------------------------------------------------------------
@@ -187,4 +229,18 @@ step "[handover] A is native: publishing to Notarium works" --has "Successfully 
 step "[handover] a fresh client lists A with the new target" --has "three" --has "rel/one" -- mnt_fresh list "$MR_A"
 step "[handover] mirror status no longer lists A" --lacks "$MR_A:" --has "$MR_B:" \
   -- "$NOTARIUM_BIN" mirror status --server "$MR_URL" --data-dir "$MR_DATA"
+
+step "[handover] D: the owner takes the snapshot key on the source" --has "Successfully rotated snapshot key" \
+  -- mdn "$MR_GO_URL" key rotate "$MR_D" snapshot
+step "[handover] D: the mirror follows (only the timestamp is the source's now)" \
+  --re "mirrored $MR_D from [^ ]+: [0-9]+ files \\([0-9]+ new\\); held by the source: timestamp;" \
+  -- mirror_cmd --from "$MR_GO_URL" --gun "$MR_D"
+step "[handover] D's timestamp key moves to Notarium" --has "Successfully rotated timestamp key" \
+  -- mdn "$MR_URL" key rotate "$MR_D" timestamp -r
+step "[handover] D: docker trust sign of v1 on Notarium" --has "Successfully signed $MR_D:v1" \
+  -- mdocker "$MR_URL" trust sign "$MR_D:v1"
+step "[handover] D: the snapshot key goes to Notarium too" --has "Successfully rotated snapshot key" \
+  -- mdn "$MR_URL" key rotate "$MR_D" snapshot -r
+step "[handover] D: a content-trust pull still resolves v1" --fail \
+  --has "Pull (1 of 1): $MR_D:v1@sha256:$MR_V1" -- mdpull "$MR_D:v1"
 fi

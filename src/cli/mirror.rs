@@ -328,7 +328,7 @@ impl StatusArgs {
                     m.source,
                     m.server_roles.join(", ")
                 );
-                for command in handover_commands(&self.server, &m.gun, &m.server_roles) {
+                for command in handover_commands(&self.server, &m.source, &m.gun, &m.server_roles) {
                     println!("  {command}");
                 }
             }

@@ -133,19 +133,26 @@ pub fn source_holds_snapshot(root: &Root, served_key: Option<&[u8]>) -> bool {
         .is_some_and(|r| r.keyids.contains(&id))
 }
 
-/// The commands the owner (holding the root key) runs against `server` to move `roles` of
-/// `gun`: the snapshot first when it is among them, then the timestamp.
-pub fn handover_commands(server: &str, gun: &str, roles: &[String]) -> Vec<String> {
-    let mut ordered: Vec<&str> = Vec::new();
-    for role in ["snapshot", "timestamp"] {
-        if roles.iter().any(|r| r == role) {
-            ordered.push(role);
-        }
+/// The commands the owner (holding the root key) runs to move `roles` of `gun` from `source`
+/// to `server`, in order. The notary client rotates one role per root, and this server can
+/// sign neither role until the root lists its key for it, so a snapshot key the source holds
+/// is first taken into the owner's hands on the source (a root listing a client snapshot key
+/// and the source's timestamp key, which the mirror follows); then the timestamp key moves
+/// here, and the snapshot key may follow.
+pub fn handover_commands(server: &str, source: &str, gun: &str, roles: &[String]) -> Vec<String> {
+    let has = |role: &str| roles.iter().any(|r| r == role);
+    let mut commands = Vec::new();
+    if has("snapshot") {
+        commands.push(format!("notary -s {source} key rotate {gun} snapshot"));
+        commands.push(format!("notarium mirror --from {source} --gun {gun}"));
     }
-    ordered
-        .into_iter()
-        .map(|role| format!("notary -s {server} key rotate {gun} {role} -r"))
-        .collect()
+    if has("timestamp") {
+        commands.push(format!("notary -s {server} key rotate {gun} timestamp -r"));
+    }
+    if has("snapshot") {
+        commands.push(format!("notary -s {server} key rotate {gun} snapshot -r"));
+    }
+    commands
 }
 
 #[cfg(test)]
@@ -153,16 +160,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commands_name_each_role_once_snapshot_first() {
-        let roles = vec!["timestamp".to_owned(), "snapshot".to_owned()];
+    fn a_source_held_snapshot_key_is_taken_by_the_owner_first() {
+        let roles = vec!["snapshot".to_owned(), "timestamp".to_owned()];
         assert_eq!(
-            handover_commands("https://n:4443", "example.com/app", &roles),
+            handover_commands("https://n:4443", "https://old", "example.com/app", &roles),
             vec![
-                "notary -s https://n:4443 key rotate example.com/app snapshot -r",
+                "notary -s https://old key rotate example.com/app snapshot",
+                "notarium mirror --from https://old --gun example.com/app",
                 "notary -s https://n:4443 key rotate example.com/app timestamp -r",
+                "notary -s https://n:4443 key rotate example.com/app snapshot -r",
             ]
         );
-        assert!(handover_commands("https://n", "a/b", &[]).is_empty());
+        assert_eq!(
+            handover_commands("https://n", "https://old", "a/b", &roles[1..]),
+            vec!["notary -s https://n key rotate a/b timestamp -r"]
+        );
+        assert!(handover_commands("https://n", "https://old", "a/b", &[]).is_empty());
     }
 
     #[test]

@@ -84,16 +84,16 @@ impl Repos {
     }
 }
 
-/// The refusal of an update to a mirrored repository, with the handover step.
+/// The refusal of an update to a mirrored repository, with the handover steps.
 pub(crate) fn mirrored_message(gun: &str, source: &str, roles: &[String]) -> String {
-    let steps: Vec<String> = ["snapshot", "timestamp"]
-        .into_iter()
-        .filter(|r| roles.iter().any(|x| x == r))
-        .map(|r| format!("`notary -s THIS-SERVER key rotate {gun} {r} -r`"))
-        .collect();
+    let steps: Vec<String> =
+        crate::mirror::check::handover_commands("THIS-SERVER", source, gun, roles)
+            .into_iter()
+            .map(|c| format!("`{c}`"))
+            .collect();
     format!(
         "{gun} is mirrored from {source} and read-only here until its handover: the owner \
          (with the root key) runs {}",
-        steps.join(" then ")
+        steps.join(", then ")
     )
 }
