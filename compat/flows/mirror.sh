@@ -220,6 +220,10 @@ step "mirror with --username (password in NOTARIUM_PASSWORD) copies it" \
   --has "mirrored $MR_AU_GUN from $MR_AU_URL" \
   -- env NOTARIUM_PASSWORD="$MR_AU_PASS" "$NOTARIUM_BIN" mirror --ca "$TMP/ca.crt" --data-dir "$MR_DATA" \
   --from "$MR_AU_URL" --gun "$MR_AU_GUN" --username alice
+mr_metrics() { curl -sf --cacert "$TMP/ca.crt" "$MR_URL/metrics" | grep '^notarium_mirror_deadline_seconds'; }
+check "/metrics: each mirrored repository's deadline, about 14 days away" \
+  --re "notarium_mirror_deadline_seconds\\{gun=\"$MR_A\"\\} 1[0-9]{6}" \
+  --re "notarium_mirror_deadline_seconds\\{gun=\"$MR_D\"\\} 1[0-9]{6}" -- mr_metrics
 
 # --- the handover ----------------------------------------------------------------------------
 step "[handover] A's timestamp key moves to Notarium" --has "Successfully rotated timestamp key" \
@@ -227,6 +231,7 @@ step "[handover] A's timestamp key moves to Notarium" --has "Successfully rotate
 step "[handover] A is native: publishing to Notarium works" --has "Successfully published changes" \
   -- mnt add -p "$MR_A" three "$TMP/mirror-3.txt"
 step "[handover] a fresh client lists A with the new target" --has "three" --has "rel/one" -- mnt_fresh list "$MR_A"
+check "[handover] /metrics no longer lists A" --lacks "\"$MR_A\"" --has "\"$MR_B\"" -- mr_metrics
 step "[handover] mirror status no longer lists A" --lacks "$MR_A:" --has "$MR_B:" \
   -- "$NOTARIUM_BIN" mirror status --server "$MR_URL" --data-dir "$MR_DATA"
 

@@ -7,14 +7,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use crate::config::StorageArgs;
 use crate::gun::Gun;
 use crate::mirror::check::handover_commands;
 use crate::remote::{Credentials, Remote, RemoteConfig};
 use crate::storage::{self, SharedStore};
-use crate::tuf::metadata::{read_stored, Timestamp};
 
 /// Arguments of `mirror`.
 #[derive(Debug, clap::Args)]
@@ -312,9 +311,7 @@ impl StatusArgs {
                 println!("no mirrored repository: every repository here is native");
             }
             let now = Utc::now();
-            for m in &mirrors {
-                let gun = Gun::parse(&m.gun).map_err(|e| anyhow::anyhow!("{}: {e}", m.gun))?;
-                let deadline = deadline(&store, &gun).await?;
+            for (m, deadline) in crate::mirror::deadlines(&store).await? {
                 let left = deadline.map_or_else(
                     || "unknown".to_owned(),
                     |d| {
@@ -335,19 +332,6 @@ impl StatusArgs {
             Ok(std::process::ExitCode::SUCCESS)
         })
     }
-}
-
-/// The expiry of the newest stored timestamp of `gun`: clients refuse the mirror after it.
-pub(crate) async fn deadline(
-    store: &SharedStore,
-    gun: &Gun,
-) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let Some(file) = store.latest_file(gun, "timestamp").await? else {
-        return Ok(None);
-    };
-    Ok(read_stored::<Timestamp>(&file.data)
-        .ok()
-        .map(|t| t.expires.at()))
 }
 
 #[cfg(test)]

@@ -246,3 +246,49 @@ fn verified(gun: &Gun, data: &TrustData, now: DateTime<Utc>) -> Result<(), Mirro
     }
     Ok(())
 }
+
+/// A deadline this close makes the server warn in its log.
+pub const WARN_BEFORE: chrono::Duration = chrono::Duration::days(3);
+
+/// Each mirrored repository with the expiry of its newest stored timestamp (the copied one):
+/// after it, clients refuse the repository until the handover has happened. A repository
+/// whose timestamp cannot be read has no deadline.
+pub async fn deadlines(
+    store: &SharedStore,
+) -> Result<Vec<(crate::storage::Mirror, Option<DateTime<Utc>>)>, StorageError> {
+    let mut out = Vec::new();
+    for mirror in store.mirrors().await? {
+        let deadline = match Gun::parse(&mirror.gun) {
+            Ok(gun) => store
+                .latest_file(&gun, "timestamp")
+                .await?
+                .and_then(|f| read_stored::<Timestamp>(&f.data).ok())
+                .map(|t| t.expires.at()),
+            Err(_) => None,
+        };
+        out.push((mirror, deadline));
+    }
+    Ok(out)
+}
+
+/// Logs a warning for each mirrored repository whose deadline is near or past.
+pub async fn warn_near_deadlines(store: &SharedStore, now: DateTime<Utc>) {
+    match deadlines(store).await {
+        Ok(list) => {
+            for (mirror, deadline) in list {
+                let Some(deadline) = deadline else { continue };
+                if deadline - now < WARN_BEFORE {
+                    tracing::warn!(
+                        gun = %mirror.gun,
+                        source = %mirror.source,
+                        roles = ?mirror.server_roles,
+                        deadline = %deadline.to_rfc3339(),
+                        "mirrored repository not handed over: clients refuse it after its \
+                         deadline (`notarium mirror status` prints the commands)"
+                    );
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %crate::report::Chain(&e), "reading mirrored repositories failed"),
+    }
+}
