@@ -19,7 +19,10 @@ MR_T="example.com/compat/mirror-tampered-$RANDOM"
 mgo() { notary -s "$MR_GO_URL" --tlscacert "$TMP/ca.crt" -d "$MR_TRUST" "$@"; }
 mnt() { notary -s "$MR_URL" --tlscacert "$TMP/ca.crt" -d "$MR_TRUST" "$@"; }
 mnt_fresh() { notary -s "$MR_URL" --tlscacert "$TMP/ca.crt" -d "$TMP/trust-mirror-fresh-$RANDOM$RANDOM" "$@"; }
-mirror_cmd() { "$NOTARIUM_BIN" mirror --ca "$TMP/ca.crt" --data-dir "$MR_DATA" "$@"; }
+# COMPAT_MIRROR_DATABASE_URL (an empty PostgreSQL database) runs the mirror on PostgreSQL.
+MR_DB=(--data-dir "$MR_DATA")
+[ -z "${COMPAT_MIRROR_DATABASE_URL:-}" ] || MR_DB+=(--database-url "$COMPAT_MIRROR_DATABASE_URL")
+mirror_cmd() { "$NOTARIUM_BIN" mirror --ca "$TMP/ca.crt" "${MR_DB[@]}" "$@"; }
 for n in 1 2 3 4 5; do printf 'mirror target %s\n' "$n" >"$TMP/mirror-$n.txt"; done
 new_cert mirror-releases
 
@@ -147,7 +150,7 @@ step "a source serving a tampered targets file is refused for that GUN, nothing 
   --has "not mirrored $MR_T" -- mirror_cmd --from "http://127.0.0.1:$MR_TAMPER_PORT" --gun "$MR_T"
 
 mr_start() {
-  "$NOTARIUM_BIN" serve --listen "127.0.0.1:$MR_PORT" --data-dir "$MR_DATA" \
+  "$NOTARIUM_BIN" serve --listen "127.0.0.1:$MR_PORT" "${MR_DB[@]}" \
     --tls-cert "$TMP/server.crt" --tls-key "$TMP/server.key" >"$TMP/mirror-server.log" 2>&1 </dev/null &
   MR_PID=$!
   EXTRA_PIDS+=("$MR_PID")
@@ -170,11 +173,11 @@ step "mirror status lists A and B with the roles to move, the deadline and the c
   --has "notary -s $MR_URL key rotate $MR_A timestamp -r" \
   --has "notary -s $MR_GO_URL key rotate $MR_B snapshot" \
   --has "notary -s $MR_URL key rotate $MR_B timestamp -r" \
-  -- "$NOTARIUM_BIN" mirror status --server "$MR_URL" --data-dir "$MR_DATA"
+  -- "$NOTARIUM_BIN" mirror status --server "$MR_URL" "${MR_DB[@]}"
 
 # --- following the source ----------------------------------------------------------------------
 mr_watch_start() {
-  "$NOTARIUM_BIN" mirror --ca "$TMP/ca.crt" --data-dir "$MR_DATA" --from "$MR_GO_URL" --gun "$MR_B" \
+  "$NOTARIUM_BIN" mirror --ca "$TMP/ca.crt" "${MR_DB[@]}" --from "$MR_GO_URL" --gun "$MR_B" \
     --watch 1s >"$TMP/mirror-watch.log" 2>&1 </dev/null &
   MR_WATCH_PID=$!
   EXTRA_PIDS+=("$MR_WATCH_PID")
@@ -218,7 +221,7 @@ step "mirror without credentials is refused by the source" --fail --has "not mir
   -- mirror_cmd --from "$MR_AU_URL" --gun "$MR_AU_GUN"
 step "mirror with --username (password in NOTARIUM_PASSWORD) copies it" \
   --has "mirrored $MR_AU_GUN from $MR_AU_URL" \
-  -- env NOTARIUM_PASSWORD="$MR_AU_PASS" "$NOTARIUM_BIN" mirror --ca "$TMP/ca.crt" --data-dir "$MR_DATA" \
+  -- env NOTARIUM_PASSWORD="$MR_AU_PASS" "$NOTARIUM_BIN" mirror --ca "$TMP/ca.crt" "${MR_DB[@]}" \
   --from "$MR_AU_URL" --gun "$MR_AU_GUN" --username alice
 mr_metrics() { curl -sf --cacert "$TMP/ca.crt" "$MR_URL/metrics" | grep '^notarium_mirror_deadline_seconds'; }
 check "/metrics: each mirrored repository's deadline, about 14 days away" \
@@ -233,7 +236,7 @@ step "[handover] A is native: publishing to Notarium works" --has "Successfully 
 step "[handover] a fresh client lists A with the new target" --has "three" --has "rel/one" -- mnt_fresh list "$MR_A"
 check "[handover] /metrics no longer lists A" --lacks "\"$MR_A\"" --has "\"$MR_B\"" -- mr_metrics
 step "[handover] mirror status no longer lists A" --lacks "$MR_A:" --has "$MR_B:" \
-  -- "$NOTARIUM_BIN" mirror status --server "$MR_URL" --data-dir "$MR_DATA"
+  -- "$NOTARIUM_BIN" mirror status --server "$MR_URL" "${MR_DB[@]}"
 
 step "[handover] D: the owner takes the snapshot key on the source" --has "Successfully rotated snapshot key" \
   -- mdn "$MR_GO_URL" key rotate "$MR_D" snapshot

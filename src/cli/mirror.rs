@@ -197,7 +197,9 @@ impl CopyArgs {
             line.trim_end_matches(['\r', '\n']).to_owned()
         } else {
             std::env::var("NOTARIUM_PASSWORD").map_err(|_| {
-                anyhow::anyhow!("--username needs a password: --password-stdin, or NOTARIUM_PASSWORD")
+                anyhow::anyhow!(
+                    "--username needs a password: --password-stdin, or NOTARIUM_PASSWORD"
+                )
             })?
         };
         Ok(Some(Credentials {

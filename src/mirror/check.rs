@@ -95,7 +95,8 @@ pub fn check_version(
         }
         Err(format!("not signed by {role}'s keys: {last}"))
     }
-    let unreadable = |e: crate::tuf::error::Error| format!("version {version} of {role} is not readable: {e}");
+    let unreadable =
+        |e: crate::tuf::error::Error| format!("version {version} of {role} is not readable: {e}");
     let (served, targets) = match Kind::of(role) {
         Kind::Timestamp => {
             let signed = metadata::parse::<Timestamp>(bytes).map_err(unreadable)?;

@@ -107,7 +107,9 @@ fn refused(msg: impl Into<String>) -> MirrorError {
 pub async fn read_gun(remote: &Remote, gun: &Gun, now: DateTime<Utc>) -> Result<Copy, MirrorError> {
     // A first read learns which delegations the snapshot lists; the second reads them all
     // (the files of the first are reused, not downloaded again).
-    let first = remote.fetch(gun.as_str(), &[], &CachedRepo::default()).await?;
+    let first = remote
+        .fetch(gun.as_str(), &[], &CachedRepo::default())
+        .await?;
     let listed: Snapshot = read_stored(&first.snapshot)
         .map_err(|e| refused(format!("the snapshot is not readable: {e}")))?;
     let mut delegations: Vec<RoleName> = listed
@@ -289,6 +291,8 @@ pub async fn warn_near_deadlines(store: &SharedStore, now: DateTime<Utc>) {
                 }
             }
         }
-        Err(e) => tracing::warn!(error = %crate::report::Chain(&e), "reading mirrored repositories failed"),
+        Err(e) => {
+            tracing::warn!(error = %crate::report::Chain(&e), "reading mirrored repositories failed")
+        }
     }
 }

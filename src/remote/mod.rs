@@ -15,8 +15,8 @@ pub mod cache;
 pub mod changes;
 pub mod credentials;
 mod read;
-mod versions;
 mod transport;
+mod versions;
 
 use std::path::PathBuf;
 use std::time::Duration;

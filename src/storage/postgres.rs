@@ -23,8 +23,8 @@ use tokio::sync::{broadcast, oneshot};
 use tracing::instrument;
 
 use super::{
-    migrate, sha256_hex, Change, ChangeCategory, ChangePage, Changed, Mirror, NewFile, PoolSettings,
-    Result, StorageError, Store, StoredFile, StoredKey,
+    migrate, sha256_hex, Change, ChangeCategory, ChangePage, Changed, Mirror, NewFile,
+    PoolSettings, Result, StorageError, Store, StoredFile, StoredKey,
 };
 use crate::gun::Gun;
 
