@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Utc;
 
 use crate::config::StorageArgs;
 use crate::gun::Gun;
@@ -221,7 +220,7 @@ async fn copy_all(remote: &Remote, store: &SharedStore, guns: &[Gun]) -> usize {
 }
 
 async fn copy_one(remote: &Remote, store: &SharedStore, gun: &Gun) -> bool {
-    let now = Utc::now();
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     match crate::mirror::mirror_gun(remote, store, gun, now).await {
         Ok(stored) => {
             println!(
@@ -312,7 +311,7 @@ impl StatusArgs {
             if mirrors.is_empty() {
                 println!("no mirrored repository: every repository here is native");
             }
-            let now = Utc::now();
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
             for (m, deadline) in crate::mirror::deadlines(&store).await? {
                 let left = deadline.map_or_else(
                     || "unknown".to_owned(),

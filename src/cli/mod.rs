@@ -28,7 +28,7 @@ pub enum Command {
     Import(import::ImportCommand),
     /// Copy repositories from another trust server (a hosted notary) over its API, follow it,
     /// and guide the handover of the keys it holds.
-    Mirror(mirror::MirrorCommand),
+    Mirror(Box<mirror::MirrorCommand>),
     /// List, export and re-encrypt the server-managed keys.
     Keys(keys::KeysCommand),
     /// The Kubernetes admission webhook on its own: pins images to signed digests and denies
