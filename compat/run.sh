@@ -25,7 +25,7 @@ COMPAT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(dirname "$COMPAT_DIR")
 TARGET=${COMPAT_TARGET:-notarium}
 STEP_TIMEOUT=${COMPAT_STEP_TIMEOUT:-60}
-FLOWS=${COMPAT_FLOWS:-notary delegations docker daemon sign serve auth replicas import verify admission image}
+FLOWS=${COMPAT_FLOWS:-notary delegations docker daemon sign serve auth replicas import mirror verify admission image}
 START_TIME=$(date +%s)
 export LC_ALL=C PYTHONUTF8=1
 

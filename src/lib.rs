@@ -13,6 +13,7 @@ pub mod enforce;
 pub mod gun;
 pub mod http;
 pub mod import;
+pub mod mirror;
 pub mod policy;
 pub mod registry;
 pub mod remote;

@@ -4,6 +4,7 @@ pub mod admission;
 pub mod admission_certs;
 pub mod import;
 pub mod keys;
+pub mod mirror;
 pub mod serve;
 pub mod sign;
 pub mod verify;
@@ -26,6 +27,9 @@ pub enum Command {
     Serve(Box<serve::ServeCommand>),
     /// Carry a notary-server's repositories (and notary-signer's keys) into Notarium.
     Import(import::ImportCommand),
+    /// Copy repositories from another trust server (a hosted notary) over its API, follow it,
+    /// and guide the handover of the keys it holds.
+    Mirror(Box<mirror::MirrorCommand>),
     /// List, export and re-encrypt the server-managed keys.
     Keys(keys::KeysCommand),
     /// The Kubernetes admission webhook on its own: pins images to signed digests and denies
@@ -53,6 +57,7 @@ impl Cli {
             Command::Admission(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
             Command::Serve(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
             Command::Import(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
+            Command::Mirror(cmd) => cmd.run(),
             Command::Keys(cmd) => cmd.run().map(|()| std::process::ExitCode::SUCCESS),
             Command::PrintDefaultConfig => {
                 print!("{}", crate::config::default_config_toml());

@@ -301,6 +301,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         });
     }
+    {
+        // Mirrored repositories near their deadline are warned about hourly.
+        let repos = Arc::clone(&state.repos);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                ticks.tick().await;
+                crate::mirror::warn_near_deadlines(repos.store(), repos.now()).await;
+            }
+        });
+    }
     if let (Some(enforcer), Some(path)) = (&state.enforcer, &config.policy) {
         reload_on_sighup(Arc::clone(enforcer), path.clone())?;
     }

@@ -49,6 +49,9 @@ pub enum ApiError {
     Updating(Cause),
     /// `VERSION`: a newer version is already stored.
     Version,
+    /// `INVALID_UPDATE`: the repository is mirrored and read-only until its handover; the
+    /// detail is shaped as a validation error so that the notary client prints the message.
+    Mirrored(String),
 }
 
 impl ApiError {
@@ -138,6 +141,12 @@ impl ApiError {
                 "An error has occurred while updating the TUF repository.",
                 None,
             ),
+            Mirrored(why) => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_UPDATE",
+                "Update sent by the client is invalid.",
+                Some(json!({"Name": "ErrValidation", "Error": {"Msg": why}})),
+            ),
             Version => (
                 StatusCode::BAD_REQUEST,
                 "VERSION",
@@ -205,6 +214,7 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Invalid(v) => ApiError::InvalidUpdate(v),
             ServiceError::Conflict => ApiError::Version,
+            ServiceError::Mirrored { .. } => ApiError::Mirrored(e.to_string()),
             ServiceError::NotFound => ApiError::MetadataNotFound,
             ServiceError::Updating(_) => ApiError::Updating(Box::new(e)),
             ServiceError::Contended

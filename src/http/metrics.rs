@@ -11,6 +11,8 @@ use prometheus::{
     TextEncoder,
 };
 
+use chrono::{DateTime, Utc};
+
 use super::routes::Route;
 use crate::storage::SharedStore;
 
@@ -22,6 +24,7 @@ pub struct Metrics {
     latency: HistogramVec,
     updates: IntCounterVec,
     pool: IntGaugeVec,
+    mirror_deadline: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -69,11 +72,21 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let mirror_deadline = IntGaugeVec::new(
+            Opts::new(
+                "notarium_mirror_deadline_seconds",
+                "Seconds until the copied timestamp of a mirrored repository expires (negative: \
+                 expired); clients refuse it after that unless it was handed over",
+            ),
+            &["gun"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(updates.clone()),
             Box::new(pool.clone()),
+            Box::new(mirror_deadline.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -83,6 +96,7 @@ impl Metrics {
             latency,
             updates,
             pool,
+            mirror_deadline,
         }
     }
 
@@ -107,11 +121,22 @@ impl Metrics {
         &self.registry
     }
 
-    /// The text exposition, with the pool read now.
-    pub(super) fn render(&self, store: &SharedStore) -> Response {
+    /// The text exposition, with the pool and the mirrored repositories' deadlines read now.
+    pub(super) async fn render(&self, store: &SharedStore, now: DateTime<Utc>) -> Response {
         if let Some((open, idle)) = store.pool_state() {
             self.pool.with_label_values(&["open"]).set(i64::from(open));
             self.pool.with_label_values(&["idle"]).set(idle as i64);
+        }
+        // Handed-over repositories leave the gauge; a failed read leaves it as it was.
+        if let Ok(list) = crate::mirror::deadlines(store).await {
+            self.mirror_deadline.reset();
+            for (mirror, deadline) in list {
+                if let Some(deadline) = deadline {
+                    self.mirror_deadline
+                        .with_label_values(&[mirror.gun.as_str()])
+                        .set((deadline - now).num_seconds());
+                }
+            }
         }
         self.render_plain()
     }

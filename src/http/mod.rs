@@ -98,7 +98,10 @@ fn parse_gun(raw: &str) -> Result<Gun, ApiError> {
 
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     if request.method() == axum::http::Method::GET && request.uri().path() == "/metrics" {
-        return state.metrics.render(state.repos.store());
+        return state
+            .metrics
+            .render(state.repos.store(), state.repos.now())
+            .await;
     }
     let started = std::time::Instant::now();
     let name = percent_decode_str(request.uri().path())

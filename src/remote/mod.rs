@@ -18,6 +18,7 @@ pub mod keystore;
 pub mod publish;
 mod read;
 pub(crate) mod transport;
+mod versions;
 
 use std::path::PathBuf;
 use std::time::Duration;

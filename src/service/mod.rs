@@ -6,6 +6,7 @@
 mod cache;
 mod current;
 mod generate;
+mod mirrored;
 mod parsed;
 mod update;
 
@@ -82,6 +83,16 @@ pub enum ServiceError {
     /// A task on the blocking pool panicked or was cancelled.
     #[error("an internal task failed")]
     Task(#[source] tokio::task::JoinError),
+    /// The repository is mirrored from another server and not yet handed over.
+    #[error("{}", mirrored::mirrored_message(gun, source_url, roles))]
+    Mirrored {
+        /// The GUN.
+        gun: String,
+        /// The server it is mirrored from.
+        source_url: String,
+        /// The roles still held there.
+        roles: Vec<String>,
+    },
     /// An update failed for a reason of the server's, not the client's (notary's `UPDATING`).
     #[error("the update could not be applied")]
     Updating(#[source] Box<ServiceError>),
@@ -112,7 +123,9 @@ impl ServiceError {
     /// else is the server's, [`ServiceError::Updating`].
     pub(crate) fn in_update(self) -> ServiceError {
         match self {
-            ServiceError::Invalid(_) | ServiceError::Conflict => self,
+            ServiceError::Invalid(_) | ServiceError::Conflict | ServiceError::Mirrored { .. } => {
+                self
+            }
             // Another writer won: to the client, the same as a conflict.
             ServiceError::Contended => ServiceError::Conflict,
             ServiceError::Updating(_) => self,
@@ -275,6 +288,13 @@ impl Repos {
 
     /// Removes every file of the GUN.
     pub async fn delete(&self, gun: &Gun) -> Result<()> {
+        if let Some(m) = self.mirrored(gun).await? {
+            return Err(ServiceError::Mirrored {
+                gun: gun.to_string(),
+                source_url: m.source,
+                roles: m.server_roles,
+            });
+        }
         let removed = self.store.delete_gun(gun, self.clock.now()).await?;
         self.cache.invalidate(gun);
         self.parsed.forget(gun);

@@ -17,9 +17,19 @@ impl Repos {
     /// new timestamp are stored, or nothing is. A failure of the server's own, whichever step
     /// it happened in, is [`ServiceError::Updating`].
     pub async fn update(&self, gun: &Gun, uploads: BTreeMap<RoleName, Bytes>) -> Result<()> {
+        let handover = match self.mirrored(gun).await.map_err(ServiceError::in_update)? {
+            Some(mirror) => Some(self.handover_step(gun, &mirror, &uploads).await?),
+            None => None,
+        };
         self.apply(gun, uploads)
             .await
-            .map_err(ServiceError::in_update)
+            .map_err(ServiceError::in_update)?;
+        if let Some(left) = handover {
+            self.handed_over(gun, &left)
+                .await
+                .map_err(ServiceError::in_update)?;
+        }
+        Ok(())
     }
 
     async fn apply(&self, gun: &Gun, uploads: BTreeMap<RoleName, Bytes>) -> Result<()> {

@@ -121,6 +121,35 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
+/// A repository copied from another trust server and not yet handed over (`notarium mirror`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// The GUN.
+    pub gun: String,
+    /// The server it is copied from.
+    pub source: String,
+    /// The roles whose keys only the source holds (`timestamp`, maybe `snapshot`): until each
+    /// is rotated to a key this server holds, the repository is read-only here.
+    pub server_roles: Vec<String>,
+    /// When it was first mirrored.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Mirror {
+    /// The roles as stored: comma-separated.
+    pub(crate) fn roles_text(roles: &[String]) -> String {
+        roles.join(",")
+    }
+
+    /// The roles from their stored form.
+    pub(crate) fn roles_from(text: &str) -> Vec<String> {
+        text.split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 /// What another process wrote, for caches of this one (see [`Store::changes_elsewhere`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Changed {
@@ -252,6 +281,27 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     async fn import_gun(&self, gun: &Gun, files: &[StoredFile], keys: &[StoredKey]) -> Result<()>;
     /// Writes carried-over changefeed records with their own IDs, in one transaction.
     async fn import_changes(&self, changes: &[Change]) -> Result<()>;
+    /// Writes a mirrored repository's files in one transaction, or none: a file whose role and
+    /// version are already stored with the same bytes is skipped, with other bytes it is a
+    /// [`StorageError::Conflict`] (the source rewrote history); each new `timestamp` appends
+    /// an `update` record. Records the GUN as mirrored from `source` with `server_roles`; a
+    /// GUN that has files but is not mirrored (a native one) is a conflict. Returns how many
+    /// files were new.
+    async fn store_mirrored(
+        &self,
+        gun: &Gun,
+        source: &str,
+        server_roles: &[String],
+        files: &[StoredFile],
+        now: DateTime<Utc>,
+    ) -> Result<usize>;
+    /// Every mirrored repository not yet handed over, by GUN.
+    async fn mirrors(&self) -> Result<Vec<Mirror>>;
+    /// The mirror record of `gun`, if it is mirrored.
+    async fn mirror(&self, gun: &Gun) -> Result<Option<Mirror>>;
+    /// Sets the roles still held by the source; with none left the record is removed and the
+    /// repository is native.
+    async fn set_mirror_roles(&self, gun: &Gun, server_roles: &[String]) -> Result<()>;
     /// Connections open and idle in the pool, for metrics.
     fn pool_state(&self) -> Option<(u32, usize)> {
         None

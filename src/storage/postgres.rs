@@ -23,8 +23,8 @@ use tokio::sync::{broadcast, oneshot};
 use tracing::instrument;
 
 use super::{
-    migrate, sha256_hex, Change, ChangeCategory, ChangePage, Changed, NewFile, PoolSettings,
-    Result, StorageError, Store, StoredFile, StoredKey,
+    migrate, sha256_hex, Change, ChangeCategory, ChangePage, Changed, Mirror, NewFile,
+    PoolSettings, Result, StorageError, Store, StoredFile, StoredKey,
 };
 use crate::gun::Gun;
 
@@ -191,6 +191,16 @@ async fn lock(conn: &mut PgConnection, key: i64) -> Result<()> {
         .execute(conn)
         .await?;
     Ok(())
+}
+
+fn mirror_row(row: &PgRow) -> Result<Mirror> {
+    let roles: String = row.try_get("server_roles")?;
+    Ok(Mirror {
+        gun: row.try_get("gun")?,
+        source: row.try_get("source")?,
+        server_roles: Mirror::roles_from(&roles),
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 /// Appends a changefeed record; the caller's transaction holds it back until commit.
@@ -544,6 +554,119 @@ impl Store for PostgresStore {
         }
         notify(&mut tx, gun.as_str()).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(gun = %gun, files = files.len()))]
+    async fn store_mirrored(
+        &self,
+        gun: &Gun,
+        source: &str,
+        server_roles: &[String],
+        files: &[StoredFile],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        lock(&mut tx, gun_lock(gun.as_str())).await?;
+        let (present, mirrored): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM tuf_files WHERE gun = $1), \
+             EXISTS (SELECT 1 FROM mirrored_repos WHERE gun = $1)",
+        )
+        .bind(gun.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if present && !mirrored {
+            return Err(StorageError::Conflict);
+        }
+        let mut new = 0;
+        for file in files {
+            let stored: Option<String> = sqlx::query_scalar(
+                "SELECT sha256 FROM tuf_files WHERE gun = $1 AND role = $2 AND version = $3",
+            )
+            .bind(gun.as_str())
+            .bind(&file.role)
+            .bind(file.version)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match stored {
+                Some(sha) if sha == file.sha256 => continue,
+                Some(_) => return Err(StorageError::Conflict),
+                None => {}
+            }
+            sqlx::query(
+                "INSERT INTO tuf_files (created_at, gun, role, version, data, sha256) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(file.created_at)
+            .bind(gun.as_str())
+            .bind(&file.role)
+            .bind(file.version)
+            .bind(file.data.as_ref())
+            .bind(&file.sha256)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_on_unique)?;
+            if file.role == "timestamp" {
+                append_change(
+                    &mut tx,
+                    gun.as_str(),
+                    file.version,
+                    &file.sha256,
+                    ChangeCategory::Update,
+                    now,
+                )
+                .await?;
+            }
+            new += 1;
+        }
+        sqlx::query(
+            "INSERT INTO mirrored_repos (gun, source, server_roles, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (gun) DO UPDATE SET \
+             source = excluded.source, server_roles = excluded.server_roles",
+        )
+        .bind(gun.as_str())
+        .bind(source)
+        .bind(Mirror::roles_text(server_roles))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        notify(&mut tx, gun.as_str()).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    async fn mirrors(&self) -> Result<Vec<Mirror>> {
+        let rows = sqlx::query(
+            "SELECT gun, source, server_roles, created_at FROM mirrored_repos ORDER BY gun",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(mirror_row).collect()
+    }
+
+    async fn mirror(&self, gun: &Gun) -> Result<Option<Mirror>> {
+        let row = sqlx::query(
+            "SELECT gun, source, server_roles, created_at FROM mirrored_repos WHERE gun = $1",
+        )
+        .bind(gun.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(mirror_row).transpose()
+    }
+
+    async fn set_mirror_roles(&self, gun: &Gun, server_roles: &[String]) -> Result<()> {
+        if server_roles.is_empty() {
+            sqlx::query("DELETE FROM mirrored_repos WHERE gun = $1")
+                .bind(gun.as_str())
+                .execute(&self.pool)
+                .await?;
+        } else {
+            sqlx::query("UPDATE mirrored_repos SET server_roles = $2 WHERE gun = $1")
+                .bind(gun.as_str())
+                .bind(Mirror::roles_text(server_roles))
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 

@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension as _, Row};
 use tracing::instrument;
 
 use super::{
-    migrate, Change, ChangeCategory, ChangePage, NewFile, Result, StorageError, Store, StoredFile,
-    StoredKey,
+    migrate, Change, ChangeCategory, ChangePage, Mirror, NewFile, Result, StorageError, Store,
+    StoredFile, StoredKey,
 };
 use crate::gun::Gun;
 
@@ -95,6 +95,17 @@ impl SqliteStore {
     pub fn panic_in_next_write(&self) {
         self.writer.panic_in_next_turn();
     }
+}
+
+fn mirror_row(row: &Row<'_>) -> rusqlite::Result<Mirror> {
+    let roles: String = row.get(2)?;
+    let created: String = row.get(3)?;
+    Ok(Mirror {
+        gun: row.get(0)?,
+        source: row.get(1)?,
+        server_roles: Mirror::roles_from(&roles),
+        created_at: parse_time(&created),
+    })
 }
 
 fn time_text(t: DateTime<Utc>) -> String {
@@ -533,6 +544,126 @@ impl Store for SqliteStore {
             self.keys.forget(&name, &role);
         }
         imported
+    }
+
+    #[instrument(skip_all, fields(gun = %gun, files = files.len()))]
+    async fn store_mirrored(
+        &self,
+        gun: &Gun,
+        source: &str,
+        server_roles: &[String],
+        files: &[StoredFile],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let (gun, files) = (gun.as_str().to_owned(), files.to_vec());
+        let (source, roles) = (source.to_owned(), Mirror::roles_text(server_roles));
+        self.writer
+            .run(move |conn| {
+                let tx = conn.transaction()?;
+                let mirrored: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM mirrored_repos WHERE gun = ?1)",
+                    [&gun],
+                    |row| row.get(0),
+                )?;
+                let present: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM tuf_files WHERE gun = ?1)",
+                    [&gun],
+                    |row| row.get(0),
+                )?;
+                if present && !mirrored {
+                    return Err(StorageError::Conflict);
+                }
+                let mut new = 0;
+                for file in &files {
+                    let stored: Option<String> = tx
+                        .query_row(
+                            "SELECT sha256 FROM tuf_files WHERE gun = ?1 AND role = ?2 \
+                             AND version = ?3",
+                            (&gun, &file.role, file.version),
+                            |row| row.get(0),
+                        )
+                        .optional()?;
+                    match stored {
+                        Some(sha) if sha == file.sha256 => continue,
+                        Some(_) => return Err(StorageError::Conflict),
+                        None => {}
+                    }
+                    tx.execute(
+                        INSERT_FILE,
+                        (
+                            time_text(file.created_at),
+                            &gun,
+                            &file.role,
+                            file.version,
+                            file.data.as_ref(),
+                            &file.sha256,
+                        ),
+                    )?;
+                    if file.role == "timestamp" {
+                        tx.execute(
+                            "INSERT INTO changefeed (created_at, gun, version, sha256, category) \
+                             VALUES (?1, ?2, ?3, ?4, 'update')",
+                            (time_text(now), &gun, file.version, &file.sha256),
+                        )?;
+                    }
+                    new += 1;
+                }
+                tx.execute(
+                    "INSERT INTO mirrored_repos (gun, source, server_roles, created_at) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (gun) DO UPDATE SET \
+                     source = excluded.source, server_roles = excluded.server_roles",
+                    (&gun, &source, &roles, time_text(now)),
+                )?;
+                tx.commit()?;
+                Ok(new)
+            })
+            .await
+    }
+
+    async fn mirrors(&self) -> Result<Vec<Mirror>> {
+        self.readers
+            .run(|conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT gun, source, server_roles, created_at FROM mirrored_repos \
+                     ORDER BY gun",
+                )?;
+                let rows = statement.query_map([], mirror_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<Mirror>>>()?)
+            })
+            .await
+    }
+
+    async fn mirror(&self, gun: &Gun) -> Result<Option<Mirror>> {
+        let gun = gun.as_str().to_owned();
+        self.readers
+            .run(move |conn| {
+                Ok(conn
+                    .query_row(
+                        "SELECT gun, source, server_roles, created_at FROM mirrored_repos \
+                         WHERE gun = ?1",
+                        [&gun],
+                        mirror_row,
+                    )
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn set_mirror_roles(&self, gun: &Gun, server_roles: &[String]) -> Result<()> {
+        let (gun, roles) = (gun.as_str().to_owned(), Mirror::roles_text(server_roles));
+        self.writer
+            .run(move |conn| {
+                if roles.is_empty() {
+                    conn.execute("DELETE FROM mirrored_repos WHERE gun = ?1", [&gun])?;
+                } else {
+                    conn.execute(
+                        "UPDATE mirrored_repos SET server_roles = ?2 WHERE gun = ?1",
+                        (&gun, &roles),
+                    )?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn import_changes(&self, changes: &[Change]) -> Result<()> {
