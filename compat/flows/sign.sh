@@ -126,6 +126,13 @@ check "the index digest is not a platform manifest's" -- test -n "$SG_MULTI" -a 
 step "a content-trust pull resolves the index digest" --fail \
   --has "Pull (1 of 1): $SG_GUN:multi@sha256:$SG_MULTI" -- sg_pull "$SG_GUN:multi"
 
+# Without --registry-ca the registry's CA is the one the Docker daemon trusts for its host,
+# /etc/docker/certs.d/HOST:PORT/ca.crt (registry_up put it there and registry_down removes
+# it); the trust server's CA plays no part in the registry's TLS.
+check "the registry's CA is in /etc/docker/certs.d/$REGISTRY" -- test -f "/etc/docker/certs.d/$REGISTRY/ca.crt"
+step "sign without --registry-ca: the certs.d CA verifies the registry" \
+  --has "Signed $SG_GUN:multi@sha256:$SG_MULTI by alice" -- sg sign "$SG_GUN:multi" --signer alice
+
 # A delegate whose key the notary CLI made and keeps: `notary key generate` (no -o) stores it
 # as notary 0.7 does, DIR/private/<key ID>.key with a `role: targets/bob` header, encrypted
 # under NOTARY_DELEGATION_PASSPHRASE. (With -o notary writes FILE.pem, a PUBLIC KEY block, and
