@@ -5,12 +5,12 @@
 //! does. Keys and passphrases are those of the Docker trust directory. Exit status 0 when
 //! published, 1 when not (nothing was published then), 2 a usage error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::policy::ImageRef;
-use crate::registry::{Location, Registry, RegistryConfig};
+use crate::registry::{docker_certs_d, Location, Registry, RegistryConfig, DOCKER_CERTS_D};
 use crate::remote::keystore::KeyStore;
 use crate::remote::publish::{target_meta, Edit, PublishRequest};
 use crate::remote::{Credentials, Remote, RemoteConfig};
@@ -49,7 +49,9 @@ pub struct SignCommand {
     image: String,
     #[command(flatten)]
     trust: TrustArgs,
-    /// A CA bundle (PEM) for the registry's certificate.
+    /// A CA bundle (PEM) for the registry's certificate, instead of the system's roots.
+    /// Without it the system's roots serve, and with them the CAs the Docker daemon trusts
+    /// for the registry host: `/etc/docker/certs.d/HOST[:PORT]/*.crt`.
     #[arg(long, value_name = "FILE")]
     registry_ca: Option<PathBuf>,
     /// Create the repository's trust data when it has none (root and targets keys in the
@@ -99,6 +101,10 @@ impl SignCommand {
         };
         let registry = match Registry::new(RegistryConfig {
             ca: self.registry_ca.clone(),
+            extra_ca: match self.registry_ca {
+                Some(_) => Vec::new(),
+                None => docker_certs_d(Path::new(DOCKER_CERTS_D), &location.host),
+            },
             insecure: self.insecure,
             credentials: credentials.clone(),
             docker_config: None,

@@ -11,7 +11,7 @@
 
 mod session;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,6 +40,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RegistryConfig {
     /// A PEM bundle of CAs for the registry (instead of the system's roots).
     pub ca: Option<PathBuf>,
+    /// CA files trusted besides the system's roots when `ca` is not given: the Docker
+    /// daemon's `certs.d` entry for the registry host (see [`docker_certs_d`]).
+    pub extra_ca: Vec<PathBuf>,
     /// Speak plain HTTP to the registry; without it a registry that does is refused.
     pub insecure: bool,
     /// Credentials given explicitly (flags or env); else the Docker config's are used.
@@ -103,6 +106,53 @@ pub struct Registry {
     tokens: crate::remote::auth::Tokens,
 }
 
+/// Where the Docker daemon keeps per-registry CAs.
+pub const DOCKER_CERTS_D: &str = "/etc/docker/certs.d";
+
+/// The CA files the Docker daemon trusts for `host` (`host[:port]`) besides the system's
+/// roots: every `*.crt` of `root/host/`, in name order (none when the directory is absent).
+/// A user who already pushes with docker has put the registry's CA there, so a signer that
+/// reads it needs no flag. Client certificates (`*.cert`, `*.key`) are not read.
+pub fn docker_certs_d(root: &Path, host: &str) -> Vec<PathBuf> {
+    // A host with a path separator or `..` would leave `root`; such a name is no registry.
+    if host.is_empty() || host.contains(['/', '\\']) || host.starts_with('.') {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(root.join(host)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "crt") && path.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The certificates of a PEM CA bundle, refused when unreadable or empty.
+fn read_cas(path: &Path) -> Result<Vec<Certificate>, RegistryError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        RegistryError::Config(format!(
+            "cannot read registry CA file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let certificates = Certificate::from_pem_bundle(&pem).map_err(|e| {
+        RegistryError::Config(format!(
+            "registry CA file {} is not PEM: {e}",
+            path.display()
+        ))
+    })?;
+    if certificates.is_empty() {
+        return Err(RegistryError::Config(format!(
+            "registry CA file {} holds no certificate",
+            path.display()
+        )));
+    }
+    Ok(certificates)
+}
+
 /// What a manifest or blob is looked up by: a registry host, a repository on it, a reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -147,27 +197,15 @@ impl Registry {
             // registry itself. reqwest drops `Authorization` on a cross-origin redirect.
             .redirect(reqwest::redirect::Policy::limited(5));
         if let Some(path) = &config.ca {
-            let pem = std::fs::read(path).map_err(|e| {
-                RegistryError::Config(format!(
-                    "cannot read registry CA file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            let certificates = Certificate::from_pem_bundle(&pem).map_err(|e| {
-                RegistryError::Config(format!(
-                    "registry CA file {} is not PEM: {e}",
-                    path.display()
-                ))
-            })?;
-            if certificates.is_empty() {
-                return Err(RegistryError::Config(format!(
-                    "registry CA file {} holds no certificate",
-                    path.display()
-                )));
-            }
             builder = builder.tls_built_in_root_certs(false);
-            for certificate in certificates {
+            for certificate in read_cas(path)? {
                 builder = builder.add_root_certificate(certificate);
+            }
+        } else {
+            for path in &config.extra_ca {
+                for certificate in read_cas(path)? {
+                    builder = builder.add_root_certificate(certificate);
+                }
             }
         }
         let client = builder

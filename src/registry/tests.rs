@@ -3,6 +3,7 @@ use super::*;
 fn registry(insecure: bool) -> Registry {
     Registry::new(RegistryConfig {
         ca: None,
+        extra_ca: Vec::new(),
         insecure,
         credentials: None,
         docker_config: None,
@@ -68,6 +69,41 @@ fn an_empty_ca_file_is_refused() {
     std::fs::write(&ca, "nothing\n").expect("write");
     let err = Registry::new(RegistryConfig {
         ca: Some(ca),
+        extra_ca: Vec::new(),
+        insecure: false,
+        credentials: None,
+        docker_config: None,
+        timeout: Duration::from_secs(5),
+    })
+    .expect_err("refused");
+    assert!(matches!(err, RegistryError::Config(_)), "{err:?}");
+}
+
+#[test]
+fn docker_certs_d_lists_the_hosts_crt_files_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = dir.path().join("127.0.0.1:5000");
+    std::fs::create_dir_all(host.join("sub.crt")).expect("mkdir");
+    for name in ["b.crt", "a.crt", "client.cert", "client.key"] {
+        std::fs::write(host.join(name), "x").expect("write");
+    }
+    assert_eq!(
+        docker_certs_d(dir.path(), "127.0.0.1:5000"),
+        vec![host.join("a.crt"), host.join("b.crt")]
+    );
+    assert!(docker_certs_d(dir.path(), "127.0.0.1:5001").is_empty());
+    assert!(docker_certs_d(dir.path(), "../127.0.0.1:5000").is_empty());
+    assert!(docker_certs_d(dir.path(), "x/../127.0.0.1:5000").is_empty());
+}
+
+#[test]
+fn an_unreadable_certs_d_file_is_refused_not_skipped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.crt");
+    std::fs::write(&ca, "nothing\n").expect("write");
+    let err = Registry::new(RegistryConfig {
+        ca: None,
+        extra_ca: vec![ca],
         insecure: false,
         credentials: None,
         docker_config: None,
