@@ -42,6 +42,12 @@ case " $FLOWS " in
     command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
     busybox_static || need_apt+=(busybox-static) ;;
 esac
+# The sign flow pushes images into Debian's docker-registry with skopeo (no daemon).
+case " $FLOWS " in
+  *" sign "*)
+    command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+    command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo) ;;
+esac
 # The image flow (Notarium only) builds the Dockerfile on a daemon of its own, from base images
 # it makes with debootstrap (lib/images.sh).
 case " $FLOWS " in
