@@ -33,9 +33,13 @@ ARG CARGO_BUILD_JOBS CARGO_PROFILE_RELEASE_LTO CARGO_PROFILE_RELEASE_CODEGEN_UNI
     CARGO_PROFILE_RELEASE_OPT_LEVEL
 WORKDIR /src
 # Dependencies first, so that source changes do not rebuild them: the manifest and the lock file
-# with stub sources build every dependency of the binary into their own layer.
+# with stub sources build every dependency of the binary into their own layer. The workspace's
+# other member (the benchmark harness) is only a manifest and a stub here: cargo reads every
+# member's manifest, and the image builds the server alone.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && : > src/lib.rs \
+COPY bench/Cargo.toml ./bench/
+RUN mkdir src bench/src && echo 'fn main() {}' > src/main.rs && : > src/lib.rs \
+    && echo 'fn main() {}' > bench/src/main.rs \
     && cargo build --release --locked --bin notarium \
     && rm -rf src
 COPY src ./src

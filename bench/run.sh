@@ -18,11 +18,15 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-profile=${BENCH_PROFILE:-release}
-target=${CARGO_TARGET_DIR:-$PWD/target}
-flag=()
-[ "$profile" = release ] && flag=(--release)
-cargo build ${flag[@]+"${flag[@]}"} --locked --bin notarium
-cargo build ${flag[@]+"${flag[@]}"} --locked --manifest-path bench/Cargo.toml --target-dir "$target"
-profile_dir=$([ "$profile" = release ] && echo release || echo debug)
-exec "$target/$profile_dir/notarium-bench" --notarium "$target/$profile_dir/notarium" "$@"
+# BENCH_BIN_DIR names a directory that already holds notarium and notarium-bench (CI runs the
+# smoke with the debug binaries its test build made); otherwise both are built here, release
+# unless BENCH_PROFILE=debug.
+bin_dir=${BENCH_BIN_DIR:-}
+if [ -z "$bin_dir" ]; then
+  profile=${BENCH_PROFILE:-release}
+  flag=()
+  [ "$profile" = release ] && flag=(--release)
+  cargo build ${flag[@]+"${flag[@]}"} --locked -p notarium -p notarium-bench --bins
+  bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/$([ "$profile" = release ] && echo release || echo debug)"
+fi
+exec "$bin_dir/notarium-bench" --notarium "$bin_dir/notarium" "$@"
