@@ -688,6 +688,12 @@ async fn mirrored_files_read_back_as_published_ones() {
                 .expect("latest");
             assert_eq!(latest.version, 2, "{}: {}", b.name, f.role);
         }
+        assert_eq!(
+            store.guns_after("", 10).await.expect("page"),
+            vec![g.as_str(), native.as_str()],
+            "{}: listed with the native GUNs, as background renewal walks them",
+            b.name
+        );
         let (ts, snapshot) = store
             .latest_two(&g, "timestamp", "snapshot")
             .await
