@@ -20,6 +20,7 @@ FLOW_TITLES = {
     "auth": "token authentication (notarium as its own token service)",
     "replicas": "two notarium replicas on one PostgreSQL",
     "import": "moving over from notary-server (notarium import)",
+    "mirror": "leaving a hosted notary (notarium mirror)",
     "verify": "notarium verify on repositories the real clients made",
     "admission": "the Kubernetes admission webhook (kubectl-built objects)",
     "image": "the Dockerfile, built from Debian-made bases and run",
@@ -29,13 +30,20 @@ FLOW_TITLES = {
 def load(path):
     rows, target = [], None
     tmp = url = None
+    # A flow's other servers (`report_url` in lib/common.sh): URL pattern and name.
+    named = []
     with open(path, encoding="utf-8") as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
             if parts[0] == "#":
                 target, tmp, url = parts[1], parts[2], parts[3]
                 continue
+            if parts[0] == "#url":
+                named.append((re.compile(re.escape(parts[2]) + r"(?!\d)"), parts[1]))
+                continue
             flow, kind, result, want, desc, cmd = parts
+            for pattern, name in named:
+                cmd = pattern.sub(lambda _: name, cmd)
             for old, new in ((url, "$URL"), (tmp + "/", ""), (tmp, ".")):
                 if old:
                     cmd = cmd.replace(old, new)
@@ -50,7 +58,8 @@ def load(path):
                          "race.py: ", cmd)
             cmd = re.sub(r"bash -c .*raise_threshold \(\).*", "raise_threshold (resign.py + upload)", cmd)
             cmd = re.sub(r"\b(app|delegations|docker|never-published|generated|import-a|import-b|"
-                         r"replicas-basic|replicas-shared|auth|auth-docker|mtls|verify|verify-notary|verify-served|sign|sign-token|image)-\d+", r"\1-N", cmd)
+                         r"replicas-basic|replicas-shared|auth|auth-docker|mtls|verify|verify-notary|verify-served|sign|sign-token|image|"
+                         r"mirror-a|mirror-b|mirror-tampered|mirror-docker|mirror-auth)-\d+", r"\1-N", cmd)
             cmd = re.sub(r"\bnotarium_(replicas|import_server|import_signer)_[0-9_]+", r"notarium_\1_N", cmd)
             desc = re.sub(r"\bnotarium_(replicas|import_server|import_signer)_[0-9_]+", r"notarium_\1_N", desc)
             cmd = re.sub(r"https://127\.0\.0\.1:\d+", "$URL", cmd)

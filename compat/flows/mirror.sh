@@ -23,6 +23,9 @@ mnt_fresh() { notary -s "$MR_URL" --tlscacert "$TMP/ca.crt" -d "$TMP/trust-mirro
 MR_DB=(--data-dir "$MR_DATA")
 [ -z "${COMPAT_MIRROR_DATABASE_URL:-}" ] || MR_DB+=(--database-url "$COMPAT_MIRROR_DATABASE_URL")
 mirror_cmd() { "$NOTARIUM_BIN" mirror --ca "$TMP/ca.crt" "${MR_DB[@]}" "$@"; }
+# The report shows these names for the flow's servers.
+# shellcheck disable=SC2016
+{ report_url '$SOURCE' "$MR_GO_URL"; report_url '$MIRROR' "$MR_URL"; }
 for n in 1 2 3 4 5; do printf 'mirror target %s\n' "$n" >"$TMP/mirror-$n.txt"; done
 new_cert mirror-releases
 
@@ -143,6 +146,8 @@ class Tamper(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", port), Tamper).serve_forever()
 PY
 MR_TAMPER_PORT=$(free_port)
+# shellcheck disable=SC2016
+report_url '$TAMPERING' "http://127.0.0.1:$MR_TAMPER_PORT"
 "$PY" "$TMP/mirror-tamper.py" "$MR_GO_URL" "$MR_TAMPER_PORT" "$TMP/ca.crt" >"$TMP/mirror-tamper.log" 2>&1 &
 EXTRA_PIDS+=("$!")
 sleep 0.5
@@ -197,13 +202,16 @@ mr_arrived() {
   return 1
 }
 check "the publish arrives on Notarium" --has arrived -- mr_arrived
-check "the watch stops when asked" -- stop_process "$MR_WATCH_PID"
+mr_watch_stop() { stop_process "$MR_WATCH_PID"; }
+check "the watch stops when asked" -- mr_watch_stop
 
 # --- a source with token auth (Notarium with --auth-users) -------------------------------------
 MR_AU_PORT=$(free_port)
 MR_AU_URL="https://127.0.0.1:$MR_AU_PORT"
 MR_AU_PASS="compat mirror pass"
 MR_AU_GUN="example.com/compat/mirror-auth-$RANDOM"
+# shellcheck disable=SC2016
+report_url '$AUTH_SOURCE' "$MR_AU_URL"
 MR_AU_HASH=$("$PY" -W ignore -c 'import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))' "$MR_AU_PASS")
 printf 'alice:%s\n' "$MR_AU_HASH" >"$TMP/mirror-auth-users"
 mr_au_start() {

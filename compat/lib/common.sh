@@ -340,6 +340,13 @@ report() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${CURRENT_FLOW:-}" "${STEP_KIND:-step}" "$1" "$3" "$2" "$cmd" >>"$COMPAT_REPORT"
 }
 
+# report_url NAME URL: a flow's other server, shown as NAME in the report's commands (its port
+# changes from run to run, and several servers would otherwise all read as $URL).
+report_url() {
+  [ -n "${COMPAT_REPORT:-}" ] || return 0
+  printf '#url\t%s\t%s\n' "$1" "$2" >>"$COMPAT_REPORT"
+}
+
 # The real client, pointed at the server under test, with a given trust directory.
 TRUST_A="$TMP/trust-a"        # the publisher: holds every key
 TRUST_B="$TMP/trust-b"        # a reader with no keys, kept across the whole run

@@ -573,6 +573,500 @@ async fn import_keeps_history_ids_and_times() {
     }
 }
 
+/// A file as `notarium mirror` reads it from a source: its own version, bytes and time. The
+/// bytes end in a newline, a NUL and a byte that is not UTF-8, so that only a store that keeps
+/// them exactly reads them back the same; `tag` tells two contents of one version apart.
+fn copied(role: &str, version: i64, tag: &str, second: u32) -> StoredFile {
+    let mut data = format!("{{\"{role}\":{version},\"tag\":\"{tag}\"}}\n").into_bytes();
+    data.extend_from_slice(&[0x00, 0xff]);
+    let data = Bytes::from(data);
+    StoredFile {
+        role: role.to_owned(),
+        version,
+        sha256: sha256_hex(&data),
+        data,
+        created_at: at(second),
+    }
+}
+
+/// One pass of a source's history: every role at versions `1..=last`.
+fn copied_history(last: i64) -> Vec<StoredFile> {
+    (1..=last)
+        .flat_map(|v| {
+            [
+                "root",
+                "targets",
+                "targets/releases",
+                "snapshot",
+                "timestamp",
+            ]
+            .map(|role| copied(role, v, "source", v as u32))
+        })
+        .collect()
+}
+
+fn roles(names: &[&str]) -> Vec<String> {
+    names.iter().map(|r| (*r).to_owned()).collect()
+}
+
+/// What a reader sees of the GUN: every role's stored versions, in order, with bytes and times.
+async fn stored_state(store: &SharedStore, g: &Gun) -> Vec<(String, i64, Bytes, String, i64)> {
+    let mut out = Vec::new();
+    for role in [
+        "root",
+        "targets",
+        "targets/releases",
+        "snapshot",
+        "timestamp",
+    ] {
+        let Some(latest) = store.latest_file(g, role).await.expect("read") else {
+            continue;
+        };
+        for v in 0..=latest.version {
+            if let Some(f) = store.file_by_version(g, role, v).await.expect("read") {
+                out.push((
+                    f.role,
+                    f.version,
+                    f.data,
+                    f.sha256,
+                    f.created_at.timestamp(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+const SOURCE: &str = "https://notary.example.net";
+
+#[tokio::test]
+async fn mirrored_files_read_back_as_published_ones() {
+    for b in backends().await {
+        let store = b.open().await;
+        let native = gun("example.com/native");
+        store
+            .commit_update(&native, None, &first_publish(), at(1))
+            .await
+            .expect("native publish");
+        let g = gun("example.com/mirrored");
+        let files = copied_history(2);
+        let new = store
+            .store_mirrored(
+                &g,
+                SOURCE,
+                &roles(&["snapshot", "timestamp"]),
+                &files,
+                at(30),
+            )
+            .await
+            .expect("mirror");
+        assert_eq!(new, files.len(), "{}: every file is new", b.name);
+        for f in &files {
+            let by_version = store
+                .file_by_version(&g, &f.role, f.version)
+                .await
+                .expect("read")
+                .unwrap_or_else(|| panic!("{}: {} v{} stored", b.name, f.role, f.version));
+            assert_eq!(
+                (&by_version.data, &by_version.sha256, by_version.created_at),
+                (&f.data, &f.sha256, f.created_at),
+                "{}: {} v{} byte for byte, with the source's time",
+                b.name,
+                f.role,
+                f.version
+            );
+            let by_sum = store
+                .file_by_checksum(&g, &f.role, &f.sha256)
+                .await
+                .expect("read")
+                .expect("by checksum");
+            assert_eq!(by_sum.version, f.version, "{}: {}", b.name, f.role);
+            let latest = store
+                .latest_file(&g, &f.role)
+                .await
+                .expect("read")
+                .expect("latest");
+            assert_eq!(latest.version, 2, "{}: {}", b.name, f.role);
+        }
+        assert_eq!(
+            store.guns_after("", 10).await.expect("page"),
+            vec![g.as_str(), native.as_str()],
+            "{}: listed with the native GUNs, as background renewal walks them",
+            b.name
+        );
+        let (ts, snapshot) = store
+            .latest_two(&g, "timestamp", "snapshot")
+            .await
+            .expect("read two");
+        assert_eq!(
+            (ts.map(|f| f.version), snapshot.map(|f| f.data)),
+            (Some(2), Some(copied("snapshot", 2, "source", 2).data)),
+            "{}",
+            b.name
+        );
+
+        let record = storage::Mirror {
+            gun: g.as_str().to_owned(),
+            source: SOURCE.to_owned(),
+            server_roles: roles(&["snapshot", "timestamp"]),
+            created_at: at(30),
+        };
+        assert_eq!(
+            store.mirror(&g).await.expect("mirror"),
+            Some(record.clone()),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            store.mirror(&native).await.expect("mirror"),
+            None,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            store
+                .mirror(&gun("example.com/unknown"))
+                .await
+                .expect("mirror"),
+            None,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            store.mirrors().await.expect("mirrors"),
+            vec![record],
+            "{}",
+            b.name
+        );
+
+        // Each copied timestamp is one `update`, recorded at the time of the copy.
+        let feed: Vec<(i64, String, ChangeCategory, DateTime<Utc>)> = all_changes(&store, Some(&g))
+            .await
+            .into_iter()
+            .map(|c| (c.version, c.sha256, c.category, c.created_at))
+            .collect();
+        let expected: Vec<_> = (1..=2)
+            .map(|v| {
+                let ts = copied("timestamp", v, "source", v as u32);
+                (v, ts.sha256, ChangeCategory::Update, at(30))
+            })
+            .collect();
+        assert_eq!(feed, expected, "{}", b.name);
+        drop(store);
+        b.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_later_mirror_pass_adds_versions_and_keeps_history() {
+    for b in backends().await {
+        let store = b.open().await;
+        let g = gun("example.com/mirrored");
+        let first = copied_history(1);
+        store
+            .store_mirrored(
+                &g,
+                SOURCE,
+                &roles(&["snapshot", "timestamp"]),
+                &first,
+                at(30),
+            )
+            .await
+            .expect("first pass");
+        let before = stored_state(&store, &g).await;
+        // The source has moved on (and moved address), and the owner took the snapshot key.
+        let moved = "https://notary.example.org";
+        let second = copied_history(3);
+        let new = store
+            .store_mirrored(&g, moved, &roles(&["timestamp"]), &second, at(40))
+            .await
+            .expect("second pass");
+        assert_eq!(
+            new,
+            second.len() - first.len(),
+            "{}: only versions 2 and 3 are new",
+            b.name
+        );
+        let after = stored_state(&store, &g).await;
+        for kept in &before {
+            assert!(
+                after.contains(kept),
+                "{}: {} v{} kept",
+                b.name,
+                kept.0,
+                kept.1
+            );
+        }
+        assert_eq!(after.len(), second.len(), "{}", b.name);
+        assert_eq!(
+            store
+                .latest_file(&g, "targets")
+                .await
+                .expect("read")
+                .map(|f| f.version),
+            Some(3),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            store.mirror(&g).await.expect("mirror"),
+            Some(storage::Mirror {
+                gun: g.as_str().to_owned(),
+                source: moved.to_owned(),
+                server_roles: roles(&["timestamp"]),
+                created_at: at(30),
+            }),
+            "{}: the source and roles are the newest pass's, the time the first's",
+            b.name
+        );
+        let feed = |changes: Vec<Change>| {
+            changes
+                .into_iter()
+                .map(|c| (c.version, c.created_at))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            feed(all_changes(&store, Some(&g)).await),
+            vec![(1, at(30)), (2, at(40)), (3, at(40))],
+            "{}: a timestamp already stored is not recorded again",
+            b.name
+        );
+        let again = store
+            .store_mirrored(&g, moved, &roles(&["timestamp"]), &second, at(50))
+            .await
+            .expect("same pass again");
+        assert_eq!(again, 0, "{}: nothing new", b.name);
+        assert_eq!(stored_state(&store, &g).await, after, "{}", b.name);
+        assert_eq!(all_changes(&store, Some(&g)).await.len(), 3, "{}", b.name);
+        drop(store);
+        b.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_mirror_pass_writes_nothing() {
+    for b in backends().await {
+        let store = b.open().await;
+        let g = gun("example.com/mirrored");
+        store
+            .store_mirrored(
+                &g,
+                SOURCE,
+                &roles(&["snapshot", "timestamp"]),
+                &copied_history(1),
+                at(30),
+            )
+            .await
+            .expect("first pass");
+        let (files, feed, record) = (
+            stored_state(&store, &g).await,
+            all_changes(&store, None).await,
+            store.mirror(&g).await.expect("mirror"),
+        );
+        // The source rewrote targets v1. New files come before it in the pass, a timestamp among
+        // them (which appends to the changefeed), and after it: none may stay.
+        let rewritten = vec![
+            copied("targets", 2, "source", 2),
+            copied("timestamp", 2, "source", 2),
+            copied("targets", 1, "rewritten", 1),
+            copied("snapshot", 2, "source", 2),
+        ];
+        let r = store
+            .store_mirrored(
+                &g,
+                "https://elsewhere.example",
+                &roles(&["timestamp"]),
+                &rewritten,
+                at(40),
+            )
+            .await;
+        assert!(is_conflict(&r), "{}: {r:?}", b.name);
+        assert_eq!(stored_state(&store, &g).await, files, "{}: no file", b.name);
+        assert_eq!(
+            all_changes(&store, None).await,
+            feed,
+            "{}: no change",
+            b.name
+        );
+        assert_eq!(
+            store.mirror(&g).await.expect("mirror"),
+            record,
+            "{}: same record",
+            b.name
+        );
+
+        // The same within a first pass: one version twice with different bytes.
+        let fresh = gun("example.com/fresh");
+        let twice = vec![
+            copied("root", 1, "source", 1),
+            copied("timestamp", 1, "source", 1),
+            copied("root", 1, "other", 1),
+        ];
+        let r = store
+            .store_mirrored(&fresh, SOURCE, &roles(&["timestamp"]), &twice, at(40))
+            .await;
+        assert!(is_conflict(&r), "{}: {r:?}", b.name);
+        assert!(stored_state(&store, &fresh).await.is_empty(), "{}", b.name);
+        assert_eq!(
+            store.mirror(&fresh).await.expect("mirror"),
+            None,
+            "{}",
+            b.name
+        );
+        assert_eq!(all_changes(&store, None).await, feed, "{}", b.name);
+
+        // A native repository is never overwritten by a mirror, not even with new versions.
+        let native = gun("example.com/native");
+        store
+            .commit_update(&native, None, &first_publish(), at(1))
+            .await
+            .expect("native publish");
+        let (native_files, feed) = (
+            stored_state(&store, &native).await,
+            all_changes(&store, None).await,
+        );
+        let newer = vec![
+            copied("targets", 2, "source", 2),
+            copied("timestamp", 2, "source", 2),
+        ];
+        let r = store
+            .store_mirrored(&native, SOURCE, &roles(&["timestamp"]), &newer, at(40))
+            .await;
+        assert!(is_conflict(&r), "{}: {r:?}", b.name);
+        assert_eq!(
+            stored_state(&store, &native).await,
+            native_files,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            store.mirror(&native).await.expect("mirror"),
+            None,
+            "{}",
+            b.name
+        );
+        assert_eq!(all_changes(&store, None).await, feed, "{}", b.name);
+        assert_eq!(
+            store.mirrors().await.expect("mirrors").len(),
+            1,
+            "{}",
+            b.name
+        );
+        drop(store);
+        b.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_mirror_with_no_role_left_is_native() {
+    for b in backends().await {
+        let store = b.open().await;
+        let g = gun("example.com/mirrored");
+        let other = gun("example.com/other");
+        for name in [&g, &other] {
+            store
+                .store_mirrored(
+                    name,
+                    SOURCE,
+                    &roles(&["snapshot", "timestamp"]),
+                    &copied_history(1),
+                    at(30),
+                )
+                .await
+                .expect("mirror");
+        }
+        let (files, feed) = (
+            stored_state(&store, &g).await,
+            all_changes(&store, None).await,
+        );
+        store
+            .set_mirror_roles(&g, &roles(&["timestamp"]))
+            .await
+            .expect("one role moved");
+        let record = store
+            .mirror(&g)
+            .await
+            .expect("mirror")
+            .expect("still mirrored");
+        assert_eq!(
+            (
+                record.source.as_str(),
+                record.server_roles,
+                record.created_at
+            ),
+            (SOURCE, roles(&["timestamp"]), at(30)),
+            "{}",
+            b.name
+        );
+        store
+            .set_mirror_roles(&g, &[])
+            .await
+            .expect("the last role moved");
+        assert_eq!(store.mirror(&g).await.expect("mirror"), None, "{}", b.name);
+        let left: Vec<String> = store
+            .mirrors()
+            .await
+            .expect("mirrors")
+            .into_iter()
+            .map(|m| m.gun)
+            .collect();
+        assert_eq!(left, vec![other.as_str().to_owned()], "{}", b.name);
+        assert_eq!(
+            store
+                .mirror(&other)
+                .await
+                .expect("mirror")
+                .map(|m| m.server_roles),
+            Some(roles(&["snapshot", "timestamp"])),
+            "{}: the other mirror is untouched",
+            b.name
+        );
+        assert_eq!(
+            stored_state(&store, &g).await,
+            files,
+            "{}: the files stay",
+            b.name
+        );
+        assert_eq!(
+            all_changes(&store, None).await,
+            feed,
+            "{}: nothing recorded",
+            b.name
+        );
+
+        // Native now: a mirror pass is refused like on any native repository, even one that
+        // brings nothing new, and publishing goes on from the copied history.
+        let r = store
+            .store_mirrored(
+                &g,
+                SOURCE,
+                &roles(&["timestamp"]),
+                &copied_history(1),
+                at(40),
+            )
+            .await;
+        assert!(is_conflict(&r), "{}: {r:?}", b.name);
+        assert_eq!(store.mirror(&g).await.expect("mirror"), None, "{}", b.name);
+        store
+            .commit_update(
+                &g,
+                Some(1),
+                &[file("targets", 2), file("timestamp", 2)],
+                at(41),
+            )
+            .await
+            .expect("a native publish");
+        // Setting roles of a repository that is not mirrored does not make it one.
+        store
+            .set_mirror_roles(&g, &roles(&["timestamp"]))
+            .await
+            .expect("no record to set");
+        assert_eq!(store.mirror(&g).await.expect("mirror"), None, "{}", b.name);
+        drop(store);
+        b.drop_database().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_writers_through_two_handles() {
     for b in backends().await {
