@@ -237,8 +237,38 @@ check "/metrics: each mirrored repository's deadline, about 14 days away" \
   --re "notarium_mirror_deadline_seconds\\{gun=\"$MR_D\"\\} 1[0-9]{6}" -- mr_metrics
 
 # --- the handover ----------------------------------------------------------------------------
+# A handover step is two writes (the rotated root, then the mirror record). Around A's step the
+# record is saved and put back afterwards, as a crash between the two writes would leave it: the
+# next update must complete the step from the stored root rather than refuse.
+mr_record() { # save|restore GUN
+  if [ -n "${COMPAT_MIRROR_DATABASE_URL:-}" ]; then
+    case $1 in
+      save) psql "$COMPAT_MIRROR_DATABASE_URL" -Atqc \
+        "SELECT source, server_roles, created_at FROM mirrored_repos WHERE gun = '$2'" >"$TMP/mirror-record" ;;
+      restore) IFS='|' read -r src roles created <"$TMP/mirror-record"
+        psql "$COMPAT_MIRROR_DATABASE_URL" -qc "INSERT INTO mirrored_repos (gun, source, server_roles, created_at) \
+          VALUES ('$2', '$src', '$roles', '$created') ON CONFLICT (gun) DO NOTHING" ;;
+    esac
+  else
+    python3 - "$1" "$MR_DATA/notarium.db" "$2" "$TMP/mirror-record" <<'PY'
+import json, sqlite3, sys
+action, db, gun, saved = sys.argv[1:]
+conn = sqlite3.connect(db)
+if action == "save":
+    row = conn.execute("SELECT source, server_roles, created_at FROM mirrored_repos WHERE gun = ?", (gun,)).fetchone()
+    json.dump(row, open(saved, "w"))
+else:
+    conn.execute("INSERT OR IGNORE INTO mirrored_repos VALUES (?, ?, ?, ?)", [gun] + json.load(open(saved)))
+    conn.commit()
+PY
+  fi
+}
+mr_record save "$MR_A"
 step "[handover] A's timestamp key moves to Notarium" --has "Successfully rotated timestamp key" \
   -- mnt key rotate "$MR_A" timestamp -r
+mr_record_back() { mr_record restore "$MR_A" && "$NOTARIUM_BIN" mirror status --server "$MR_URL" "${MR_DB[@]}"; }
+check "[handover] A's mirror record put back, as a crash after the root's write leaves it" \
+  --has "$MR_A:" -- mr_record_back
 step "[handover] A is native: publishing to Notarium works" --has "Successfully published changes" \
   -- mnt add -p "$MR_A" three "$TMP/mirror-3.txt"
 step "[handover] a fresh client lists A with the new target" --has "three" --has "rel/one" -- mnt_fresh list "$MR_A"

@@ -28,6 +28,32 @@ impl Repos {
         Ok(self.store.mirror(gun).await?)
     }
 
+    /// The mirror record of `gun` made to agree with its stored root, before an update.
+    ///
+    /// A handover step is two writes: the rotated root (with the rest of its update), then the
+    /// record. A crash between them leaves a record that names roles the stored root already
+    /// gave to this server's keys, which would keep the repository read-only until yet another
+    /// rotation. Reading the record against the root completes such a step instead.
+    pub(super) async fn mirror_for_update(&self, gun: &Gun) -> Result<Option<Mirror>> {
+        let Some(mut mirror) = self.store.mirror(gun).await? else {
+            return Ok(None);
+        };
+        let current = self.current_state(gun).await?;
+        let Some(root) = current.root else {
+            return Ok(Some(mirror));
+        };
+        let left = self.left_to_move(gun, &mirror, &root.signed.signed).await?;
+        if left.len() < mirror.server_roles.len() {
+            tracing::warn!(gun = %gun, "mirror record behind the stored root: completing the handover step");
+            self.handed_over(gun, &left).await?;
+            if left.is_empty() {
+                return Ok(None);
+            }
+            mirror.server_roles = left;
+        }
+        Ok(Some(mirror))
+    }
+
     /// The roles of `mirror` that `root` (uploaded, not yet verified) still leaves to keys
     /// this server does not hold.
     async fn left_to_move(&self, gun: &Gun, mirror: &Mirror, root: &Root) -> Result<Vec<String>> {

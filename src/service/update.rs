@@ -17,7 +17,11 @@ impl Repos {
     /// new timestamp are stored, or nothing is. A failure of the server's own, whichever step
     /// it happened in, is [`ServiceError::Updating`].
     pub async fn update(&self, gun: &Gun, uploads: BTreeMap<RoleName, Bytes>) -> Result<()> {
-        let handover = match self.mirrored(gun).await.map_err(ServiceError::in_update)? {
+        let handover = match self
+            .mirror_for_update(gun)
+            .await
+            .map_err(ServiceError::in_update)?
+        {
             Some(mirror) => Some(self.handover_step(gun, &mirror, &uploads).await?),
             None => None,
         };
