@@ -327,8 +327,13 @@ impl Repos {
             Err(ServiceError::CannotSign(what)) if !snapshot_expired || what == "snapshot" => {
                 // Notary answers 500 here; serving the still-valid files is better than
                 // nothing while they are valid, and an expired one fails on the client with a
-                // clear message.
-                tracing::warn!(gun = %gun, "cannot renew {what}: no server key");
+                // clear message. A mirrored repository has no server key until its handover,
+                // and its own deadline warning says so (`notarium mirror`): not again here.
+                if matches!(self.store.mirror(gun).await, Ok(Some(_))) {
+                    tracing::debug!(gun = %gun, "mirrored: {what} not renewed before the handover");
+                } else {
+                    tracing::warn!(gun = %gun, "cannot renew {what}: no server key");
+                }
                 Ok(false)
             }
             Err(e) => Err(e),
