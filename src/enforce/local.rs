@@ -1,10 +1,13 @@
 //! The local trust source: the store's consistent current state, read through the service as
 //! every client read is, and older roots by version.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::gun::Gun;
-use crate::policy::{Seen, TrustData};
+use crate::policy::{Parsed, Seen, TrustData};
 use crate::service::{Repos, ServiceError};
 use crate::storage::sha256_hex;
 use crate::tuf::role::RoleName;
@@ -26,14 +29,15 @@ pub(super) async fn fingerprint(repos: &Repos, gun: &Gun) -> Result<String, Stri
         .map_err(|e| why(gun, e))
 }
 
-/// `gun`'s trust data for a decision that needs the delegations `wanted`, and the fingerprint
-/// of the timestamp it holds.
+/// `gun`'s trust data for a decision that needs the delegations `wanted`, the service's parse
+/// of its current files (kept between requests: see `service::parsed`), and the fingerprint of
+/// the timestamp it holds.
 pub(super) async fn trust_data(
     repos: &Repos,
     gun: &Gun,
     wanted: &[RoleName],
     seen: &Seen,
-) -> Result<(TrustData, String), String> {
+) -> Result<(TrustData, Parsed, String), String> {
     let current = repos.current_for_read(gun).await.map_err(|e| why(gun, e))?;
     let (Some(root), Some(snapshot), Some(timestamp)) =
         (current.root, current.snapshot, current.timestamp)
@@ -70,9 +74,8 @@ pub(super) async fn trust_data(
     let targets = current
         .targets
         .get(&RoleName::targets())
-        .map(|t| t.bytes.clone())
         .ok_or_else(|| format!("{} has no targets metadata", gun.as_str()))?;
-    let delegations = wanted
+    let delegations: BTreeMap<RoleName, Bytes> = wanted
         .iter()
         .filter_map(|role| {
             current
@@ -81,15 +84,28 @@ pub(super) async fn trust_data(
                 .map(|t| (role.clone(), t.bytes.clone()))
         })
         .collect();
+    let parsed = Parsed {
+        roots: vec![Arc::clone(&root.signed)],
+        timestamp: Some(Arc::clone(&timestamp.signed)),
+        snapshot: Some(Arc::clone(&snapshot.signed)),
+        targets: std::iter::once(RoleName::targets())
+            .chain(delegations.keys().cloned())
+            .filter_map(|role| {
+                let parsed = Arc::clone(&current.targets.get(&role)?.signed);
+                Some((role, parsed))
+            })
+            .collect(),
+    };
     let fingerprint = sha256_hex(&timestamp.bytes);
     Ok((
         TrustData {
             roots,
             timestamp: timestamp.bytes,
             snapshot: snapshot.bytes,
-            targets,
+            targets: targets.bytes.clone(),
             delegations,
         },
+        parsed,
         fingerprint,
     ))
 }

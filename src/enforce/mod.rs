@@ -305,24 +305,25 @@ impl Enforcer {
         }
         let origin = seen::Origin::Local;
         let seen = self.seen.get(&origin, gun);
-        let (data, fingerprint) =
+        let (data, parsed, fingerprint) =
             match local::trust_data(repos, gun, &policy::needed_roles(rule), &seen).await {
                 Ok(d) => d,
                 Err(why) => return verdict::denied(rule, vec![why]),
             };
-        let verdict = match policy::verify(gun.as_str(), &rule.root, &data, &seen, now) {
-            Ok(trusted) => {
-                let trusted = Arc::new(trusted);
-                self.seen.put(&origin, gun, trusted.seen.clone(), None);
-                let verdict = policy::judge(reference, rule, &trusted);
-                self.verified.insert(
-                    decisions::StateKey::new(generation, gun, rule, &fingerprint),
-                    trusted,
-                );
-                verdict
-            }
-            Err(refusal) => verdict::denied(rule, vec![refusal.0]),
-        };
+        let verdict =
+            match policy::verify_parsed(gun.as_str(), &rule.root, &data, &parsed, &seen, now) {
+                Ok(trusted) => {
+                    let trusted = Arc::new(trusted);
+                    self.seen.put(&origin, gun, trusted.seen.clone(), None);
+                    let verdict = policy::judge(reference, rule, &trusted);
+                    self.verified.insert(
+                        decisions::StateKey::new(generation, gun, rule, &fingerprint),
+                        trusted,
+                    );
+                    verdict
+                }
+                Err(refusal) => verdict::denied(rule, vec![refusal.0]),
+            };
         self.decisions.put(key, fingerprint, verdict.clone(), now);
         verdict
     }

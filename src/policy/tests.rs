@@ -479,3 +479,5 @@ fn needed_roles_lists_parents_first() {
         vec![RoleName::releases()]
     );
 }
+
+mod parsed;

@@ -3,6 +3,7 @@
 //! threshold, listed by hash and length, unexpired, and never older than what was seen before.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -32,6 +33,23 @@ pub struct TrustData {
     /// The delegations the rule needs (see [`needed_roles`]), as the snapshot lists them; a
     /// role the snapshot does not list is absent.
     pub delegations: BTreeMap<RoleName, Bytes>,
+}
+
+/// The parse a trust source already holds of files it sends in a [`TrustData`] (the local
+/// source: the service's parsed roles), so that they are not parsed again. Each is used only
+/// for the exact bytes it was parsed from, which the parser recorded
+/// ([`Signed::source_sha256`]); a file with none of its own is parsed here, so what is given
+/// saves work and can never change a verdict. Every check runs on the parse as on the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    /// Roots, in any order.
+    pub roots: Vec<Arc<Signed<Root>>>,
+    /// The timestamp.
+    pub timestamp: Option<Arc<Signed<Timestamp>>>,
+    /// The snapshot.
+    pub snapshot: Option<Arc<Signed<Snapshot>>>,
+    /// `targets` and delegations, by role.
+    pub targets: BTreeMap<RoleName, Arc<Signed<Targets>>>,
 }
 
 /// What a verifier remembers of a repository between decisions: the last trusted root (the
@@ -121,8 +139,21 @@ pub fn verify(
     seen: &Seen,
     now: DateTime<Utc>,
 ) -> Result<Trusted, Refusal> {
+    verify_parsed(gun, root_trust, data, &Parsed::default(), seen, now)
+}
+
+/// [`verify`], with the files of `data` that `parsed` holds the parse of taken from it rather
+/// than parsed again. The verdict is [`verify`]'s.
+pub fn verify_parsed(
+    gun: &str,
+    root_trust: &RootTrust,
+    data: &TrustData,
+    parsed: &Parsed,
+    seen: &Seen,
+    now: DateTime<Utc>,
+) -> Result<Trusted, Refusal> {
     let mut next = seen.clone();
-    let (root, root_bytes) = verify_roots(gun, root_trust, data, seen, &mut next, now)?;
+    let (root, root_bytes) = verify_roots(gun, root_trust, data, parsed, seen, &mut next, now)?;
     let mut walk = Walk {
         root: &root,
         seen,
@@ -132,24 +163,30 @@ pub fn verify(
     };
 
     // The timestamp, then the snapshot it lists, then what the snapshot lists.
-    let (timestamp, _) = walk.top_level::<Timestamp>("timestamp", &data.timestamp)?;
+    let (timestamp, _) =
+        walk.top_level::<Timestamp>("timestamp", &data.timestamp, parsed.timestamp.as_ref())?;
     listed_by(
         &timestamp.signed.meta,
         "timestamp",
         "snapshot",
         &data.snapshot,
     )?;
-    let (snapshot, _) = walk.top_level::<Snapshot>("snapshot", &data.snapshot)?;
+    let (snapshot, _) =
+        walk.top_level::<Snapshot>("snapshot", &data.snapshot, parsed.snapshot.as_ref())?;
     listed_by(&snapshot.signed.meta, "snapshot", "root", &root_bytes)?;
     listed_by(&snapshot.signed.meta, "snapshot", "targets", &data.targets)?;
-    let (targets, signed_by) = walk.top_level::<Targets>("targets", &data.targets)?;
+    let (targets, signed_by) = walk.top_level::<Targets>(
+        "targets",
+        &data.targets,
+        parsed.targets.get(&RoleName::targets()),
+    )?;
     let mut expires = walk.expires;
 
     let mut roles = BTreeMap::new();
     roles.insert(
         RoleName::targets(),
         TrustedRole {
-            targets: targets.signed,
+            targets: owned(targets).signed,
             signed_by: signed_by.iter().map(|k| k.to_string()).collect(),
             paths: None,
         },
@@ -158,7 +195,8 @@ pub fn verify(
     let mut delegations: Vec<(&RoleName, &Bytes)> = data.delegations.iter().collect();
     delegations.sort_by(|(a, _), (b, _)| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
     for (name, bytes) in delegations {
-        match verify_delegation(name, bytes, &roles, &snapshot.signed, seen, now) {
+        let offered = parsed.targets.get(name);
+        match verify_delegation(name, bytes, offered, &roles, &snapshot.signed, seen, now) {
             Ok(role) => {
                 expires = expires.min(role.targets.expires.at());
                 next.versions.insert(name.to_string(), role.targets.version);
@@ -218,15 +256,16 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// `bytes` as the top-level `role`: parsed, signed to the threshold the root sets, of
-    /// notary's structure, unexpired and not older than seen before. Answers the file and the
-    /// keys whose signatures counted.
+    /// `bytes` as the top-level `role`: parsed (or its parse as `offered`), signed to the
+    /// threshold the root sets, of notary's structure, unexpired and not older than seen
+    /// before. Answers the file and the keys whose signatures counted.
     fn top_level<T: TopLevel>(
         &mut self,
         role: &str,
         bytes: &[u8],
-    ) -> Result<(Signed<T>, Vec<KeyId>), Refusal> {
-        let signed: Signed<T> = parse_role(role, bytes)?;
+        offered: Option<&Arc<Signed<T>>>,
+    ) -> Result<(Arc<Signed<T>>, Vec<KeyId>), Refusal> {
+        let signed = parse_or_take(role, bytes, offered)?;
         let keys = by_root(&signed, role, self.root)?;
         signed
             .signed
@@ -245,6 +284,43 @@ fn parse_role<T: RoleType + serde::de::DeserializeOwned>(
     bytes: &[u8],
 ) -> Result<Signed<T>, Refusal> {
     metadata::parse(bytes).map_err(|e| refuse(format!("{role}: {e}")))
+}
+
+/// The SHA-256 of `bytes`.
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}
+
+/// Of `offered`, the parse of exactly `bytes`, if there is one.
+fn parse_of<'a, T: 'a>(
+    bytes: &[u8],
+    offered: impl IntoIterator<Item = &'a Arc<Signed<T>>>,
+) -> Option<Arc<Signed<T>>> {
+    let mut offered = offered.into_iter().peekable();
+    offered.peek()?;
+    let digest = sha256(bytes);
+    offered
+        .find(|parsed| *parsed.source_sha256() == digest)
+        .cloned()
+}
+
+/// `bytes` parsed as `role`, or `offered` when it is their parse.
+fn parse_or_take<T: RoleType + serde::de::DeserializeOwned>(
+    role: &str,
+    bytes: &[u8],
+    offered: Option<&Arc<Signed<T>>>,
+) -> Result<Arc<Signed<T>>, Refusal> {
+    match parse_of(bytes, offered) {
+        Some(parsed) => Ok(parsed),
+        None => parse_role(role, bytes).map(Arc::new),
+    }
+}
+
+/// The file itself: taken when only this verification held it, else copied.
+fn owned<T: Clone>(signed: Arc<Signed<T>>) -> Signed<T> {
+    Arc::try_unwrap(signed).unwrap_or_else(|shared| (*shared).clone())
 }
 
 /// `signed` is signed to the threshold `root` sets for the top-level `role`.
@@ -299,6 +375,7 @@ fn verify_roots(
     gun: &str,
     root_trust: &RootTrust,
     data: &TrustData,
+    parsed: &Parsed,
     seen: &Seen,
     next: &mut Seen,
     now: DateTime<Utc>,
@@ -313,7 +390,10 @@ fn verify_roots(
     }
     let mut chain = Vec::with_capacity(data.roots.len());
     for bytes in &data.roots {
-        let root: Signed<Root> = parse_role("root", bytes)?;
+        let root = match parse_of(bytes, &parsed.roots) {
+            Some(root) => root,
+            None => Arc::new(parse_role::<Root>("root", bytes)?),
+        };
         root.signed
             .check_structure()
             .map_err(|e| refuse(format!("root version {}: {e}", root.signed.version)))?;
@@ -329,8 +409,8 @@ fn verify_roots(
     }
 
     let pinned = !root_trust.key_ids.is_empty() || !root_trust.keys.is_empty();
-    let remembered: Option<Signed<Root>> = match &seen.root {
-        Some(bytes) => Some(parse_role("the remembered root", bytes)?),
+    let remembered = match &seen.root {
+        Some(bytes) => Some(parse_or_take_root(bytes, &chain, parsed)?),
         None => None,
     };
     // Where trust starts: the index in `chain` of the first root to accept on the anchor's
@@ -340,7 +420,7 @@ fn verify_roots(
     // root needs that check, and a root accepted on first use has just had it.
     let mut self_checked: Option<u64> = None;
     let start: usize;
-    let mut previous: Option<Signed<Root>>;
+    let mut previous: Option<Arc<Signed<Root>>>;
     if let Some(anchor) = remembered {
         let anchor_version = anchor.signed.version;
         let newest = chain.last().map_or(0, |(r, _)| r.signed.version);
@@ -383,7 +463,7 @@ fn verify_roots(
             )));
         };
         start = index + 1;
-        previous = Some(chain[index].0.clone());
+        previous = Some(Arc::clone(&chain[index].0));
     } else if root_trust.tofu {
         let first = &chain[0].0;
         let ids = self_signed(first, gun, now)
@@ -391,7 +471,7 @@ fn verify_roots(
         signers.extend(ids);
         self_checked = Some(first.signed.version);
         start = 1;
-        previous = Some(first.clone());
+        previous = Some(Arc::clone(first));
     } else {
         return Err(refuse(format!(
             "no root key is pinned for {gun} and trust on first use is off"
@@ -402,13 +482,13 @@ fn verify_roots(
         let before = previous.as_ref().map(|p| &p.signed);
         let ids = rotated(before, root, gun, now)?;
         signers.extend(ids);
-        previous = Some(root.clone());
+        previous = Some(Arc::clone(root));
     }
     let Some((newest, newest_bytes)) = chain.pop() else {
         return Err(refuse("the trust server sent no root"));
     };
     // The remembered root may be the newest; the chain then holds it too.
-    let newest = if previous.as_ref().map(|p| p.signed.version) == Some(newest.signed.version) {
+    let newest = if previous.take().map(|p| p.signed.version) == Some(newest.signed.version) {
         newest
     } else {
         return Err(refuse("the root chain does not reach the newest root"));
@@ -438,7 +518,21 @@ fn verify_roots(
     next.root_signers = signers;
     next.root = Some(newest_bytes.to_vec());
     next.versions.insert("root".into(), newest.signed.version);
-    Ok((newest.signed, newest_bytes))
+    Ok((owned(newest).signed, newest_bytes))
+}
+
+/// The remembered root `bytes`, parsed: from the chain or `parsed` when one of them is their
+/// parse (the remembered root is most often the newest), else parsed now.
+fn parse_or_take_root(
+    bytes: &[u8],
+    chain: &[(Arc<Signed<Root>>, Bytes)],
+    parsed: &Parsed,
+) -> Result<Arc<Signed<Root>>, Refusal> {
+    let known = chain.iter().map(|(root, _)| root).chain(&parsed.roots);
+    match parse_of(bytes, known) {
+        Some(root) => Ok(root),
+        None => parse_role("the remembered root", bytes).map(Arc::new),
+    }
 }
 
 /// The root keys of `root` that may sign for `gun`: certificates for the GUN, their validity
@@ -596,6 +690,7 @@ fn root_key_names(root: &Root) -> String {
 fn verify_delegation(
     name: &RoleName,
     bytes: &[u8],
+    offered: Option<&Arc<Signed<Targets>>>,
     trusted: &BTreeMap<RoleName, TrustedRole>,
     snapshot: &Snapshot,
     seen: &Seen,
@@ -612,7 +707,7 @@ fn verify_delegation(
         .delegation(name)
         .ok_or_else(|| refuse(format!("{parent_name} does not delegate to {name}")))?;
     listed_by(&snapshot.meta, "snapshot", name.as_str(), bytes)?;
-    let role: Signed<Targets> = parse_role(name.as_str(), bytes)?;
+    let role = parse_or_take(name.as_str(), bytes, offered)?;
     role.signed
         .check_structure(name)
         .map_err(|e| refuse(format!("{name}: {e}")))?;
@@ -640,7 +735,7 @@ fn verify_delegation(
             .collect(),
     };
     Ok(TrustedRole {
-        targets: role.signed,
+        targets: owned(role).signed,
         signed_by: signed_by.iter().map(|k| k.to_string()).collect(),
         paths: Some(paths),
     })

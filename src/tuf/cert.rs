@@ -55,64 +55,118 @@ pub fn usable_root_key(
             key.keytype()
         )));
     }
-    let blocks = pem::blocks(key.public_bytes());
-    if blocks.is_empty() {
-        return Err(cert_error("no PEM certificate found".to_owned()));
-    }
-    if blocks.iter().any(|b| b.label != "CERTIFICATE") {
-        return Err(cert_error(
-            "PEM bundle holds a block that is not a CERTIFICATE".to_owned(),
-        ));
-    }
-    let canonical: String = blocks
-        .iter()
-        .map(|b| pem::encode("CERTIFICATE", &b.der))
-        .collect();
-    if canonical.as_bytes() != key.public_bytes() {
-        return Err(cert_error(
-            "PEM is not in canonical form (64-column base64, \\n line ends, nothing else)"
-                .to_owned(),
-        ));
-    }
-    let certs = blocks
-        .iter()
-        .map(|b| parse_certificate(&b.der))
-        .collect::<Result<Vec<_>, _>>()?;
-    let Some((leaf, intermediates)) = certs.split_first() else {
-        return Err(cert_error("no certificate found".to_owned()));
-    };
-    if is_ca(leaf)? {
-        return Err(cert_error(
-            "the first certificate must be a leaf (non-CA) certificate".to_owned(),
-        ));
-    }
-    for intermediate in intermediates {
-        if !is_ca(intermediate)? {
-            return Err(cert_error(
-                "more than one leaf certificate in the bundle".to_owned(),
-            ));
-        }
-    }
-    let key_is_ec = matches!(leaf.public_key().parsed(), Ok(ParsedKey::EC(_)));
-    if key_is_ec != (key.keytype() == KeyType::EcdsaX509) {
-        return Err(cert_error(format!(
-            "certificate key does not match key type {}",
-            key.keytype()
-        )));
-    }
-    let cn = common_name(leaf).unwrap_or_default();
-    if !cn_matches_gun(cn, gun) {
+    let certs = key.root_certs()?;
+    if !cn_matches_gun(&certs.cn, gun) {
         return Err(cert_error(format!(
             "common name {:?} does not match the GUN {:?}",
-            excerpt(cn),
+            excerpt(&certs.cn),
             excerpt(gun)
         )));
     }
-    validate(leaf, (expiry == ExpiryCheck::Enforce).then_some(now))?;
+    let Some((leaf, intermediates)) = certs.validity.split_first() else {
+        return Err(cert_error("no certificate found".to_owned()));
+    };
+    leaf.check((expiry == ExpiryCheck::Enforce).then_some(now))?;
     for intermediate in intermediates {
-        validate(intermediate, Some(now))?;
+        intermediate.check(Some(now))?;
     }
     Ok(())
+}
+
+/// What [`usable_root_key`] checks of a key that depends on neither the GUN nor the time, read
+/// from its certificates once per key (`PublicKey::root_certs` keeps it).
+#[derive(Debug, Clone)]
+pub(crate) struct RootCerts {
+    /// The leaf's Common Name.
+    cn: String,
+    /// The leaf's validity, then each intermediate's.
+    validity: Vec<Validity>,
+}
+
+/// One certificate's part of notary's `ValidateCertificate`: the checks that do not depend on
+/// the time, done, and the validity window to check the time against.
+#[derive(Debug, Clone)]
+struct Validity {
+    /// The Common Name, shortened, for messages.
+    cn: String,
+    /// `NotBefore` and `NotAfter`, or why the certificate is refused whatever the time.
+    window: Result<(DateTime<Utc>, DateTime<Utc>), Error>,
+}
+
+impl RootCerts {
+    /// Reads `key`'s PEM bundle as a root key's (see [`usable_root_key`]): exactly one leaf,
+    /// first, then CA certificates only, in canonical PEM, its key of the key's type. Answers
+    /// also the leaf's SubjectPublicKeyInfo, so that the certificate is not parsed again for it.
+    pub(crate) fn read(key: &PublicKey) -> Result<(RootCerts, Vec<u8>), Error> {
+        let blocks = pem::blocks(key.public_bytes());
+        if blocks.is_empty() {
+            return Err(cert_error("no PEM certificate found".to_owned()));
+        }
+        if blocks.iter().any(|b| b.label != "CERTIFICATE") {
+            return Err(cert_error(
+                "PEM bundle holds a block that is not a CERTIFICATE".to_owned(),
+            ));
+        }
+        let canonical: String = blocks
+            .iter()
+            .map(|b| pem::encode("CERTIFICATE", &b.der))
+            .collect();
+        if canonical.as_bytes() != key.public_bytes() {
+            return Err(cert_error(
+                "PEM is not in canonical form (64-column base64, \\n line ends, nothing else)"
+                    .to_owned(),
+            ));
+        }
+        let certs = blocks
+            .iter()
+            .map(|b| parse_certificate(&b.der))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some((leaf, intermediates)) = certs.split_first() else {
+            return Err(cert_error("no certificate found".to_owned()));
+        };
+        if is_ca(leaf)? {
+            return Err(cert_error(
+                "the first certificate must be a leaf (non-CA) certificate".to_owned(),
+            ));
+        }
+        for intermediate in intermediates {
+            if !is_ca(intermediate)? {
+                return Err(cert_error(
+                    "more than one leaf certificate in the bundle".to_owned(),
+                ));
+            }
+        }
+        let key_is_ec = matches!(leaf.public_key().parsed(), Ok(ParsedKey::EC(_)));
+        if key_is_ec != (key.keytype() == KeyType::EcdsaX509) {
+            return Err(cert_error(format!(
+                "certificate key does not match key type {}",
+                key.keytype()
+            )));
+        }
+        let read = RootCerts {
+            cn: common_name(leaf).unwrap_or_default().to_owned(),
+            validity: certs.iter().map(Validity::of).collect(),
+        };
+        Ok((read, leaf.public_key().raw.to_vec()))
+    }
+}
+
+impl Validity {
+    fn of(cert: &X509Certificate<'_>) -> Validity {
+        Validity {
+            cn: excerpt(common_name(cert).unwrap_or_default()),
+            window: window(cert),
+        }
+    }
+
+    /// The certificate is valid, and when `now` is given (expiry enforced) valid at `now`.
+    fn check(&self, now: Option<DateTime<Utc>>) -> Result<(), Error> {
+        let (not_before, not_after) = self.window.clone()?;
+        match now {
+            Some(now) => in_window(&self.cn, not_before, not_after, now),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Checks a delegation key (docs/protocol.md §3 step 3.1): if its public value holds a PEM certificate,
@@ -128,7 +182,7 @@ pub fn check_delegation_key(key: &PublicKey) -> Result<(), Error> {
         .filter(|b| b.label == "CERTIFICATE" && !b.has_headers)
     {
         if let Ok(cert) = parse_certificate(&block.der) {
-            return validate(&cert, None);
+            return window(&cert).map(drop);
         }
     }
     Ok(())
@@ -144,8 +198,9 @@ fn cn_matches_gun(cn: &str, gun: &str) -> bool {
     }
 }
 
-/// Notary's `ValidateCertificate`; `now` is `Some` when expiry is enforced.
-fn validate(cert: &X509Certificate<'_>, now: Option<DateTime<Utc>>) -> Result<(), Error> {
+/// Notary's `ValidateCertificate` without the time: a validity window that is not empty
+/// (answered, for [`in_window`]), no SHA-1 signature, RSA of at least 2048 bits.
+fn window(cert: &X509Certificate<'_>) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
     let cn = excerpt(common_name(cert).unwrap_or_default());
     let validity = cert.validity();
     let not_before = to_utc(validity.not_before.timestamp())?;
@@ -168,16 +223,24 @@ fn validate(cert: &X509Certificate<'_>, now: Option<DateTime<Utc>>) -> Result<()
             )));
         }
     }
-    if let Some(now) = now {
-        // Go: a day of leeway on NotBefore (clock skew between signer and server).
-        let tomorrow = now
-            .checked_add_signed(TimeDelta::days(1))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        if not_before > tomorrow || now > not_after {
-            return Err(cert_error(format!(
-                "certificate {cn:?} is expired or not yet valid"
-            )));
-        }
+    Ok((not_before, not_after))
+}
+
+/// `now` lies within the window, with Go's day of leeway on NotBefore (clock skew between
+/// signer and server); `cn` names the certificate in the message.
+fn in_window(
+    cn: &str,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let tomorrow = now
+        .checked_add_signed(TimeDelta::days(1))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if not_before > tomorrow || now > not_after {
+        return Err(cert_error(format!(
+            "certificate {cn:?} is expired or not yet valid"
+        )));
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod memo;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -66,12 +67,46 @@ impl<'de> Deserialize<'de> for KeyId {
 ///
 /// `public` is kept decoded; because base64 is decoded strictly (canonical padding and trailing
 /// bits), re-encoding gives back exactly the string that was signed and hashed into the ID.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct PublicKey {
     keytype: KeyType,
     public: Vec<u8>,
     public_b64: String,
     id: KeyId,
+    derived: Arc<Derived>,
+}
+
+/// What is read out of a key's bytes (its certificates, above all), worked out the first time
+/// it is asked for and shared by the key's clones. A key never changes, so nothing here can go
+/// stale; a root kept parsed between requests keeps these too, and a verification of it parses
+/// no certificate again.
+#[derive(Default)]
+struct Derived {
+    /// [`algorithms::spki_der`], for `-x509` keys.
+    spki: OnceLock<Result<Vec<u8>, Error>>,
+    /// [`PublicKey::verifying_material`].
+    material: OnceLock<Result<Vec<u8>, Error>>,
+    /// [`PublicKey::canonical_id`].
+    canonical: OnceLock<Result<KeyId, Error>>,
+    /// [`crate::tuf::cert::RootCerts::read`].
+    root_certs: OnceLock<Result<crate::tuf::cert::RootCerts, Error>>,
+}
+
+/// Equal keys: the same type and the same bytes (everything else follows from them).
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &PublicKey) -> bool {
+        self.keytype == other.keytype && self.public == other.public
+    }
+}
+
+impl Eq for PublicKey {}
+
+/// One worked-out value, or its error.
+fn derived<T>(
+    cell: &OnceLock<Result<T, Error>>,
+    work: impl FnOnce() -> Result<T, Error>,
+) -> Result<&T, Error> {
+    cell.get_or_init(work).as_ref().map_err(Clone::clone)
 }
 
 impl PublicKey {
@@ -84,6 +119,7 @@ impl PublicKey {
             public,
             public_b64,
             id,
+            derived: Arc::default(),
         }
     }
 
@@ -145,7 +181,7 @@ impl PublicKey {
         if entry.as_ref().is_some_and(memo::known) {
             return Ok(());
         }
-        algorithms::verify(self.keytype, &self.public, &method, msg, sig)?;
+        algorithms::verify(self, &method, msg, sig)?;
         if let Some(entry) = entry {
             memo::remember(entry);
         }
@@ -167,7 +203,33 @@ impl PublicKey {
     /// raw 32 bytes for Ed25519. Two entries with equal material are one signer, which lets a
     /// threshold count a key once even when it is listed under two IDs.
     pub fn verifying_material(&self) -> Result<Vec<u8>, Error> {
-        algorithms::material(self.keytype, &self.public)
+        derived(&self.derived.material, || algorithms::material(self)).cloned()
+    }
+
+    /// The SubjectPublicKeyInfo DER of an ECDSA or RSA key (see [`algorithms::spki_der`]); for
+    /// a certificate key read out of its certificate once.
+    fn spki(&self) -> Result<&[u8], Error> {
+        if !self.keytype.is_x509() {
+            return Ok(&self.public);
+        }
+        derived(&self.derived.spki, || {
+            algorithms::spki_der(self.keytype, &self.public)
+        })
+        .map(Vec::as_slice)
+    }
+
+    /// What the root-key checks read of this key's certificates (see
+    /// [`crate::tuf::cert::usable_root_key`]), read once. The leaf's key, found on the way, is
+    /// kept for [`PublicKey::spki`], so that a root key's certificates are parsed once.
+    pub(crate) fn root_certs(&self) -> Result<&crate::tuf::cert::RootCerts, Error> {
+        derived(&self.derived.root_certs, || {
+            let (certs, leaf_spki) = crate::tuf::cert::RootCerts::read(self)?;
+            if self.keytype.is_x509() {
+                // The first block is the leaf's, as `spki_der` reads it: the same answer.
+                let _ = self.derived.spki.set(Ok(leaf_spki));
+            }
+            Ok(certs)
+        })
     }
 
     /// The ID notary calls canonical: that of the bare key, for a certificate key the key
@@ -179,7 +241,10 @@ impl PublicKey {
             KeyType::RsaX509 => KeyType::Rsa,
             _ => return Ok(self.id()),
         };
-        Ok(PublicKey::new(bare, algorithms::spki_der(self.keytype, &self.public)?).id())
+        derived(&self.derived.canonical, || {
+            Ok(PublicKey::new(bare, self.spki()?.to_vec()).id())
+        })
+        .cloned()
     }
 
     /// A key from PEM text, as an operator hands one over to pin: a `CERTIFICATE` block (the

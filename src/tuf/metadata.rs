@@ -94,8 +94,8 @@ impl Signature {
     }
 }
 
-/// A parsed metadata file: the typed `signed` object, its signatures, and the canonical bytes
-/// of `signed` that the signatures must cover.
+/// A parsed metadata file: the typed `signed` object, its signatures, the canonical bytes of
+/// `signed` that the signatures must cover, and the SHA-256 of the file it was parsed from.
 #[derive(Debug, Clone)]
 pub struct Signed<T> {
     /// The role's content.
@@ -103,6 +103,7 @@ pub struct Signed<T> {
     /// The signatures as listed (not yet verified).
     pub signatures: Vec<Signature>,
     canonical: Vec<u8>,
+    source: [u8; 32],
 }
 
 impl<T> Signed<T> {
@@ -110,6 +111,13 @@ impl<T> Signed<T> {
     /// which differ from the transport bytes (`\u003c` escapes, whitespace, key order).
     pub fn canonical_signed(&self) -> &[u8] {
         &self.canonical
+    }
+
+    /// The SHA-256 of the exact bytes [`parse`] read, recorded by the parser itself: whoever
+    /// holds a parsed file and a file's bytes can tell whether the one is the parse of the other
+    /// (a verifier given both uses the parse only then).
+    pub fn source_sha256(&self) -> &[u8; 32] {
+        &self.source
     }
 }
 
@@ -145,10 +153,13 @@ pub fn parse<T: RoleType + DeserializeOwned>(bytes: &[u8]) -> Result<Signed<T>, 
     let canonical = outline.canonical?;
     let envelope: Envelope<T> =
         serde_json::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))?;
+    let mut source = [0; 32];
+    source.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
     Ok(Signed {
         signed: envelope.signed,
         signatures: envelope.signatures.unwrap_or_default(),
         canonical,
+        source,
     })
 }
 

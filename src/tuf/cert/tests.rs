@@ -104,6 +104,37 @@ fn fixture_roots_are_usable_for_their_gun_only() {
     .is_err());
 }
 
+/// The certificates are read once per key, and shared by its clones; what depends on the GUN
+/// and the time is still checked on every call, and a refusal stays a refusal.
+#[test]
+fn a_keys_certificates_are_read_once_and_checked_each_time() {
+    let fresh = || root_cert_keys("plain").remove(0);
+    let key = fresh();
+    let gun = fixtures::gun("plain");
+    let later = at("2037-01-01T00:00:00Z");
+    for _ in 0..2 {
+        let copy = key.clone();
+        usable_root_key(&copy, &gun, now(), ExpiryCheck::Enforce).expect("usable");
+        assert!(usable_root_key(&copy, &gun, later, ExpiryCheck::Enforce).is_err());
+        usable_root_key(&copy, &gun, later, ExpiryCheck::Ignore).expect("expiry ignored");
+        assert!(usable_root_key(&copy, "other/gun", now(), ExpiryCheck::Ignore).is_err());
+    }
+    // What the certificate read kept for the key is what reading it anew gives.
+    assert_eq!(key.verifying_material(), fresh().verifying_material());
+    assert_eq!(key.canonical_id(), fresh().canonical_id());
+    let not_canonical = x509(&key_pem(&key).replace('\n', "\r\n"));
+    let first = usable_root_key(&not_canonical, &gun, now(), ExpiryCheck::Ignore);
+    assert!(first.is_err());
+    assert_eq!(
+        first,
+        usable_root_key(&not_canonical, &gun, now(), ExpiryCheck::Ignore)
+    );
+}
+
+fn key_pem(key: &PublicKey) -> String {
+    String::from_utf8(key.public_bytes().to_vec()).expect("PEM text")
+}
+
 #[test]
 fn expiry_is_enforced_only_when_asked() {
     let key = &root_cert_keys("plain")[0];

@@ -5,6 +5,7 @@ use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo};
 use x509_parser::public_key::PublicKey as ParsedKey;
 
 use super::keytype::KeyType;
+use super::PublicKey;
 use crate::tuf::der::{modulus_bits, parse_certificate, MIN_RSA_BITS};
 use crate::tuf::error::Error;
 use crate::tuf::pem;
@@ -14,26 +15,17 @@ const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_P384: &str = "1.3.132.0.34";
 const OID_RSA: &str = "1.2.840.113549.1.1.1";
 
-/// Dispatches on the (already lower-cased) method and the type of the key whose decoded
-/// `public` value is `public`.
-pub(super) fn verify(
-    keytype: KeyType,
-    public: &[u8],
-    method: &str,
-    msg: &[u8],
-    sig: &[u8],
-) -> Result<(), Error> {
+/// Dispatches on the (already lower-cased) method and the type of `key`.
+pub(super) fn verify(key: &PublicKey, method: &str, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
     use KeyType::*;
+    let (keytype, public) = (key.keytype, key.public.as_slice());
     match (method, keytype) {
-        ("ecdsa", Ecdsa | EcdsaX509) => ecdsa(&spki_der(keytype, public)?, msg, sig),
-        ("rsapss", Rsa | RsaX509) => rsa(
-            &spki_der(keytype, public)?,
-            &signature::RSA_PSS_2048_8192_SHA256,
-            msg,
-            sig,
-        ),
+        ("ecdsa", Ecdsa | EcdsaX509) => ecdsa(key.spki()?, msg, sig),
+        ("rsapss", Rsa | RsaX509) => {
+            rsa(key.spki()?, &signature::RSA_PSS_2048_8192_SHA256, msg, sig)
+        }
         ("rsapkcs1v15", Rsa | RsaX509) => rsa(
-            &spki_der(keytype, public)?,
+            key.spki()?,
             &signature::RSA_PKCS1_2048_8192_SHA256,
             msg,
             sig,
@@ -60,14 +52,15 @@ pub(super) fn verify(
 /// The key itself, whatever its encoding (what `PublicKey::verifying_material` answers). An RSA
 /// key is its modulus and exponent (its SubjectPublicKeyInfo may carry NULL parameters or none),
 /// an ECDSA key its curve and point, wherever they were found (bare, PEM, certificate).
-pub(super) fn material(keytype: KeyType, public: &[u8]) -> Result<Vec<u8>, Error> {
-    let der = match keytype {
+pub(super) fn material(key: &PublicKey) -> Result<Vec<u8>, Error> {
+    let public = key.public.as_slice();
+    let der = match key.keytype {
         KeyType::Ed25519 => return Ok([b"ed25519:", public].concat()),
         KeyType::Rsa => match pem::first_block(public) {
             Some(block) => block.der,
             None => public.to_vec(),
         },
-        _ => spki_der(keytype, public)?,
+        _ => key.spki()?.to_vec(),
     };
     let spki = parse_spki(&der)?;
     let trim = |n: &[u8]| {

@@ -137,6 +137,22 @@ fn every_fixture_parses_checks_and_verifies_with_its_role_keys() {
 }
 
 #[test]
+fn a_parse_records_the_sha256_of_its_bytes() {
+    for fixture in fixtures::all().iter().filter(|f| f.role == "timestamp") {
+        let parsed: Signed<Timestamp> = parse(&fixture.bytes).expect("parses");
+        let digest = ring::digest::digest(&ring::digest::SHA256, &fixture.bytes);
+        assert_eq!(parsed.source_sha256().as_slice(), digest.as_ref());
+    }
+    // Two files with the same content but other bytes: other digests.
+    let bytes = fixtures::read("plain", 2, "timestamp");
+    let spaced = [b" ".as_slice(), &bytes].concat();
+    let a: Signed<Timestamp> = parse(&bytes).expect("parses");
+    let b: Signed<Timestamp> = parse(&spaced).expect("parses");
+    assert_eq!(a.canonical_signed(), b.canonical_signed());
+    assert_ne!(a.source_sha256(), b.source_sha256());
+}
+
+#[test]
 fn fixture_details() {
     let root = fixtures::root("plain", 1);
     assert_eq!(
