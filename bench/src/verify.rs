@@ -168,7 +168,7 @@ async fn served_rows(
     );
     eprintln!("  POST /v1/verify, a cache miss per request: timing {n} verifications…");
     let asks = images.iter().map(|image| verify_once(client, image));
-    timed_rows(rows, &label, asks).await?;
+    timed_rows(rows, &label, served, asks).await?;
 
     // A decision-cache miss on a repository state already verified: every request asks for
     // another tag of one repository, so the verified state is reused and only the rule is
@@ -185,26 +185,41 @@ async fn served_rows(
          ({tags} tags, each once), {MISS_IN_FLIGHT} in flight"
     );
     let asks = names.iter().map(|tag| verify_tag(client, &gun, tag));
-    timed_rows(rows, &label, asks).await?;
+    timed_rows(rows, &label, served, asks).await?;
     Ok(())
 }
 
-/// Runs `asks` with [`MISS_IN_FLIGHT`] at once and adds their rate, p50 and p99 as rows.
+/// Runs `asks` with [`MISS_IN_FLIGHT`] at once and adds their rate, p50 and p99 as rows, and
+/// the CPU time `served` spent per request. Latency on a shared machine moves with whatever
+/// else runs; the server's own CPU time per verification moves far less, so it is the row to
+/// compare two builds by.
 async fn timed_rows<F>(
     rows: &mut Vec<Row>,
     label: &str,
+    served: &Server,
     asks: impl Iterator<Item = F>,
 ) -> anyhow::Result<()>
 where
     F: std::future::Future<Output = anyhow::Result<Duration>>,
 {
+    let pid = served.child.id();
+    let cpu_before = pid.and_then(cpu_seconds);
     let start = Instant::now();
     let results: Vec<anyhow::Result<Duration>> = stream::iter(asks)
         .buffer_unordered(MISS_IN_FLIGHT)
         .collect()
         .await;
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_before.zip(pid.and_then(cpu_seconds));
     let latencies = sorted(results.into_iter().collect::<anyhow::Result<Vec<_>>>()?);
+    if let Some((before, after)) = cpu {
+        rows.push(row(
+            format!("{label}, server CPU per verification"),
+            "µs",
+            false,
+            vec![("notarium", (after - before) * 1e6 / latencies.len() as f64)],
+        ));
+    }
     rows.push(row(
         label.to_owned(),
         "verifications/s",
@@ -241,6 +256,20 @@ async fn verify_tag(client: &Client, gun: &str, tag: &str) -> anyhow::Result<Dur
         bail!("POST /v1/verify of {image}: not allowed with its signed digest: {text}");
     }
     Ok(answer.took)
+}
+
+/// The CPU time (user and system, every thread) process `pid` has used, in seconds; `None`
+/// where `/proc` does not tell. `/proc/PID/stat` counts in USER_HZ ticks, 100 a second on
+/// Linux, so a row needs a few hundred milliseconds of the server's CPU to be exact to a few
+/// percent.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces: the fields are counted after it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the name.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / TICKS_PER_SECOND)
 }
 
 /// `{"images": [image]}`.

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use crate::gun::Gun;
 use crate::policy::{Parsed, Seen, TrustData};
 use crate::service::{Repos, ServiceError};
-use crate::storage::sha256_hex;
 use crate::tuf::role::RoleName;
 
 fn why(gun: &Gun, e: ServiceError) -> String {
@@ -96,7 +95,8 @@ pub(super) async fn trust_data(
             })
             .collect(),
     };
-    let fingerprint = sha256_hex(&timestamp.bytes);
+    // The parse is of exactly these bytes: its digest is the fingerprint, without hashing again.
+    let fingerprint = hex::encode(timestamp.signed.source_sha256());
     Ok((
         TrustData {
             roots,

@@ -72,7 +72,7 @@ pub struct Seen {
 #[derive(Debug, Clone)]
 pub struct Trusted {
     /// The trusted root.
-    pub root: Root,
+    pub root: Content<Root>,
     /// `targets` and the verified delegations, with what a verdict needs to know of each.
     pub roles: BTreeMap<RoleName, TrustedRole>,
     /// Delegations that were given but did not verify, and why.
@@ -87,11 +87,25 @@ pub struct Trusted {
 #[derive(Debug, Clone)]
 pub struct TrustedRole {
     /// Its content.
-    pub targets: Targets,
+    pub targets: Content<Targets>,
     /// The key IDs whose signatures counted toward its threshold.
     pub signed_by: Vec<String>,
     /// The path prefixes it may sign for, from its chain of delegations; `None`: all (targets).
     pub paths: Option<Vec<String>>,
+}
+
+/// A verified role's content, shared with the parse it was verified from rather than copied
+/// out of it (the service keeps its parses between requests, so a copy was a deep clone of
+/// every key and target on each verification).
+#[derive(Debug, Clone)]
+pub struct Content<T>(Arc<Signed<T>>);
+
+impl<T> std::ops::Deref for Content<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0.signed
+    }
 }
 
 /// Why trust data was not trusted; shown to people.
@@ -163,21 +177,28 @@ pub fn verify_parsed(
     };
 
     // The timestamp, then the snapshot it lists, then what the snapshot lists.
-    let (timestamp, _) =
-        walk.top_level::<Timestamp>("timestamp", &data.timestamp, parsed.timestamp.as_ref())?;
+    let snapshot_file = Held::new(&data.snapshot);
+    let targets_file = Held::new(&data.targets);
+    let (timestamp, _) = walk.top_level::<Timestamp>(
+        "timestamp",
+        &Held::new(&data.timestamp),
+        parsed.timestamp.as_ref(),
+    )?;
     listed_by(
         &timestamp.signed.meta,
         "timestamp",
         "snapshot",
-        &data.snapshot,
+        &snapshot_file,
     )?;
     let (snapshot, _) =
-        walk.top_level::<Snapshot>("snapshot", &data.snapshot, parsed.snapshot.as_ref())?;
-    listed_by(&snapshot.signed.meta, "snapshot", "root", &root_bytes)?;
-    listed_by(&snapshot.signed.meta, "snapshot", "targets", &data.targets)?;
+        walk.top_level::<Snapshot>("snapshot", &snapshot_file, parsed.snapshot.as_ref())?;
+    // The root's parse is of exactly its bytes: its digest is theirs.
+    let root_file = Held::digested(&root_bytes, *root.0.source_sha256());
+    listed_by(&snapshot.signed.meta, "snapshot", "root", &root_file)?;
+    listed_by(&snapshot.signed.meta, "snapshot", "targets", &targets_file)?;
     let (targets, signed_by) = walk.top_level::<Targets>(
         "targets",
-        &data.targets,
+        &targets_file,
         parsed.targets.get(&RoleName::targets()),
     )?;
     let mut expires = walk.expires;
@@ -186,7 +207,7 @@ pub fn verify_parsed(
     roles.insert(
         RoleName::targets(),
         TrustedRole {
-            targets: owned(targets).signed,
+            targets: Content(targets),
             signed_by: signed_by.iter().map(|k| k.to_string()).collect(),
             paths: None,
         },
@@ -262,10 +283,10 @@ impl Walk<'_> {
     fn top_level<T: TopLevel>(
         &mut self,
         role: &str,
-        bytes: &[u8],
+        file: &Held<'_>,
         offered: Option<&Arc<Signed<T>>>,
     ) -> Result<(Arc<Signed<T>>, Vec<KeyId>), Refusal> {
-        let signed = parse_or_take(role, bytes, offered)?;
+        let signed = parse_or_take(role, file, offered)?;
         let keys = by_root(&signed, role, self.root)?;
         signed
             .signed
@@ -293,34 +314,57 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Of `offered`, the parse of exactly `bytes`, if there is one.
+/// A file's bytes and their SHA-256, worked out at most once however many checks ask for it
+/// (which parse is the file's, what the parent lists).
+struct Held<'a> {
+    bytes: &'a [u8],
+    sha256: std::cell::OnceCell<[u8; 32]>,
+}
+
+impl<'a> Held<'a> {
+    fn new(bytes: &'a [u8]) -> Held<'a> {
+        Held {
+            bytes,
+            sha256: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// `bytes`, whose SHA-256 is known to be `sha256`.
+    fn digested(bytes: &'a [u8], sha256: [u8; 32]) -> Held<'a> {
+        Held {
+            bytes,
+            sha256: std::cell::OnceCell::from(sha256),
+        }
+    }
+
+    fn sha256(&self) -> [u8; 32] {
+        *self.sha256.get_or_init(|| sha256(self.bytes))
+    }
+}
+
+/// Of `offered`, the parse of exactly `file`, if there is one.
 fn parse_of<'a, T: 'a>(
-    bytes: &[u8],
+    file: &Held<'_>,
     offered: impl IntoIterator<Item = &'a Arc<Signed<T>>>,
 ) -> Option<Arc<Signed<T>>> {
     let mut offered = offered.into_iter().peekable();
     offered.peek()?;
-    let digest = sha256(bytes);
+    let digest = file.sha256();
     offered
         .find(|parsed| *parsed.source_sha256() == digest)
         .cloned()
 }
 
-/// `bytes` parsed as `role`, or `offered` when it is their parse.
+/// `file` parsed as `role`, or `offered` when it is its parse.
 fn parse_or_take<T: RoleType + serde::de::DeserializeOwned>(
     role: &str,
-    bytes: &[u8],
+    file: &Held<'_>,
     offered: Option<&Arc<Signed<T>>>,
 ) -> Result<Arc<Signed<T>>, Refusal> {
-    match parse_of(bytes, offered) {
+    match parse_of(file, offered) {
         Some(parsed) => Ok(parsed),
-        None => parse_role(role, bytes).map(Arc::new),
+        None => parse_role(role, file.bytes).map(Arc::new),
     }
-}
-
-/// The file itself: taken when only this verification held it, else copied.
-fn owned<T: Clone>(signed: Arc<Signed<T>>) -> Signed<T> {
-    Arc::try_unwrap(signed).unwrap_or_else(|shared| (*shared).clone())
 }
 
 /// `signed` is signed to the threshold `root` sets for the top-level `role`.
@@ -332,18 +376,18 @@ fn by_root<T>(signed: &Signed<T>, role: &str, root: &Root) -> Result<Vec<KeyId>,
         .map_err(|e| refuse(format!("{role}: {e}")))
 }
 
-/// `bytes` are the file `parent`'s meta lists for `role`, by hash and length.
+/// `file` is the file `parent`'s meta lists for `role`, by hash and length.
 fn listed_by(
     meta: &BTreeMap<String, FileMeta>,
     parent: &str,
     role: &str,
-    bytes: &[u8],
+    file: &Held<'_>,
 ) -> Result<(), Refusal> {
     let listed = meta
         .get(role)
         .ok_or_else(|| refuse(format!("{parent} does not list {role}")))?;
     listed
-        .check(bytes, true)
+        .check_digested(file.bytes, || file.sha256(), true)
         .map_err(|e| refuse(format!("{role} does not match what {parent} lists: {e}")))
 }
 
@@ -379,7 +423,7 @@ fn verify_roots(
     seen: &Seen,
     next: &mut Seen,
     now: DateTime<Utc>,
-) -> Result<(Root, Bytes), Refusal> {
+) -> Result<(Content<Root>, Bytes), Refusal> {
     if data.roots.is_empty() {
         return Err(refuse("the trust server sent no root"));
     }
@@ -390,7 +434,7 @@ fn verify_roots(
     }
     let mut chain = Vec::with_capacity(data.roots.len());
     for bytes in &data.roots {
-        let root = match parse_of(bytes, &parsed.roots) {
+        let root = match parse_of(&Held::new(bytes), &parsed.roots) {
             Some(root) => root,
             None => Arc::new(parse_role::<Root>("root", bytes)?),
         };
@@ -518,7 +562,7 @@ fn verify_roots(
     next.root_signers = signers;
     next.root = Some(newest_bytes.to_vec());
     next.versions.insert("root".into(), newest.signed.version);
-    Ok((owned(newest).signed, newest_bytes))
+    Ok((Content(newest), newest_bytes))
 }
 
 /// The remembered root `bytes`, parsed: from the chain or `parsed` when one of them is their
@@ -529,7 +573,7 @@ fn parse_or_take_root(
     parsed: &Parsed,
 ) -> Result<Arc<Signed<Root>>, Refusal> {
     let known = chain.iter().map(|(root, _)| root).chain(&parsed.roots);
-    match parse_of(bytes, known) {
+    match parse_of(&Held::new(bytes), known) {
         Some(root) => Ok(root),
         None => parse_role("the remembered root", bytes).map(Arc::new),
     }
@@ -706,8 +750,9 @@ fn verify_delegation(
         .targets
         .delegation(name)
         .ok_or_else(|| refuse(format!("{parent_name} does not delegate to {name}")))?;
-    listed_by(&snapshot.meta, "snapshot", name.as_str(), bytes)?;
-    let role = parse_or_take(name.as_str(), bytes, offered)?;
+    let file = Held::new(bytes);
+    listed_by(&snapshot.meta, "snapshot", name.as_str(), &file)?;
+    let role = parse_or_take(name.as_str(), &file, offered)?;
     role.signed
         .check_structure(name)
         .map_err(|e| refuse(format!("{name}: {e}")))?;
@@ -735,7 +780,7 @@ fn verify_delegation(
             .collect(),
     };
     Ok(TrustedRole {
-        targets: owned(role).signed,
+        targets: Content(role),
         signed_by: signed_by.iter().map(|k| k.to_string()).collect(),
         paths: Some(paths),
     })

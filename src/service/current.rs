@@ -40,12 +40,6 @@ struct Glance {
     listed: BTreeMap<String, String>,
 }
 
-/// The `signed` object of a stored (once validated) file, read without the full parse.
-fn stored<T: RoleType + serde::de::DeserializeOwned>(file: &StoredFile) -> Result<T> {
-    metadata::read_stored(&file.data)
-        .map_err(|e| ServiceError::corrupt_because(file.role.clone(), e))
-}
-
 /// How often a read that raced a write is tried again before the request gets a conflict.
 const READ_ATTEMPTS: usize = 3;
 
@@ -66,6 +60,39 @@ impl Repos {
         self.parsed
             .put(gun, &file.role, file.sha256.clone(), loaded.clone());
         Ok(loaded)
+    }
+
+    /// What `read` takes of the `signed` object of a stored (once validated) file: from its
+    /// kept parse when there is one (an update keeps what it wrote, see
+    /// [`Repos::keep_written`]), else read with serde alone, without the full parse and
+    /// without keeping it (a plain `GET` needs a field or two).
+    fn peek<T, R>(&self, gun: &Gun, file: &StoredFile, read: impl FnOnce(&T) -> R) -> Result<R>
+    where
+        T: RoleType + serde::de::DeserializeOwned + Keep,
+    {
+        if let Some(kept) = self.parsed.get::<T>(gun, &file.role, &file.sha256) {
+            return Ok(read(&kept.signed.signed));
+        }
+        let signed: T = metadata::read_stored(&file.data)
+            .map_err(|e| ServiceError::corrupt_because(file.role.clone(), e))?;
+        Ok(read(&signed))
+    }
+
+    /// Keeps the parse of `bytes`, just written as `role`, for the reads and the next update
+    /// that follow. Only what this process signed or validated comes here, so a parse failure
+    /// is a bug: it is logged and nothing is kept.
+    pub(super) fn keep_written<T>(&self, gun: &Gun, role: &str, bytes: &bytes::Bytes)
+    where
+        T: RoleType + serde::de::DeserializeOwned + Keep,
+    {
+        match Loaded::<T>::parse(bytes.clone()) {
+            Ok(loaded) => self
+                .parsed
+                .put(gun, role, crate::storage::sha256_hex(bytes), loaded),
+            Err(e) => {
+                tracing::error!(gun = %gun, role, error = %e, "written metadata does not parse")
+            }
+        }
     }
 
     /// The role `meta` names by hash, parsed: kept from before, or read and parsed now.
@@ -102,7 +129,7 @@ impl Repos {
         Ok(self.store.file_by_checksum(gun, role, &sha).await?)
     }
 
-    /// The newest timestamp (its file and content) and the snapshot file it lists.
+    /// The newest timestamp (its file and expiry) and the snapshot file it lists.
     ///
     /// The reads are separate queries, so a delete or an update can land between them; a
     /// listed file that is missing is read again from a fresh timestamp, and only a file
@@ -110,7 +137,7 @@ impl Repos {
     async fn pair_files(
         &self,
         gun: &Gun,
-    ) -> Result<Option<(StoredFile, metadata::Timestamp, StoredFile)>> {
+    ) -> Result<Option<(StoredFile, DateTime<Utc>, StoredFile)>> {
         for _ in 0..READ_ATTEMPTS {
             // The newest snapshot is almost always the one the newest timestamp names: read
             // both at once, and look the snapshot up by hash only when it is not.
@@ -119,17 +146,16 @@ impl Repos {
             let Some(timestamp) = timestamp else {
                 return Ok(None);
             };
-            let ts: metadata::Timestamp = stored(&timestamp)?;
-            let meta = ts
-                .meta
-                .get("snapshot")
-                .ok_or_else(|| ServiceError::corrupt("timestamp lists no snapshot"))?;
+            let (expires, meta) = self.peek(gun, &timestamp, |ts: &metadata::Timestamp| {
+                (ts.expires.at(), ts.meta.get("snapshot").cloned())
+            })?;
+            let meta = meta.ok_or_else(|| ServiceError::corrupt("timestamp lists no snapshot"))?;
             let listed = match newest_snapshot {
-                Some(s) if hex_sha256(meta).is_some_and(|sha| sha == s.sha256) => Some(s),
-                _ => self.file_listed(gun, "snapshot", meta).await?,
+                Some(s) if hex_sha256(&meta).is_some_and(|sha| sha == s.sha256) => Some(s),
+                _ => self.file_listed(gun, "snapshot", &meta).await?,
             };
             match listed {
-                Some(snapshot) => return Ok(Some((timestamp, ts, snapshot))),
+                Some(snapshot) => return Ok(Some((timestamp, expires, snapshot))),
                 None => self.moved_on(gun, &timestamp, "snapshot").await?,
             }
         }
@@ -150,20 +176,24 @@ impl Repos {
 
     /// The newest timestamp and the snapshot it lists, as a read needs them.
     async fn glance(&self, gun: &Gun) -> Result<Option<Glance>> {
-        let Some((timestamp, ts, snapshot)) = self.pair_files(gun).await? else {
+        let Some((timestamp, timestamp_expires, snapshot)) = self.pair_files(gun).await? else {
             return Ok(None);
         };
-        let snap: metadata::Snapshot = stored(&snapshot)?;
+        let (snapshot_expires, listed) =
+            self.peek(gun, &snapshot, |snap: &metadata::Snapshot| {
+                let listed = snap
+                    .meta
+                    .iter()
+                    .filter_map(|(name, meta)| hex_sha256(meta).map(|sha| (name.clone(), sha)))
+                    .collect();
+                (snap.expires.at(), listed)
+            })?;
         Ok(Some(Glance {
             timestamp,
-            timestamp_expires: ts.expires.at(),
+            timestamp_expires,
             snapshot,
-            snapshot_expires: snap.expires.at(),
-            listed: snap
-                .meta
-                .iter()
-                .filter_map(|(name, meta)| hex_sha256(meta).map(|sha| (name.clone(), sha)))
-                .collect(),
+            snapshot_expires,
+            listed,
         }))
     }
 

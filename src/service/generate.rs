@@ -116,10 +116,14 @@ pub(super) async fn renew(
     files.push(NewFile {
         role: "timestamp".into(),
         version: version_i64(version)?,
-        data: bytes,
+        data: bytes.clone(),
     });
     let base = Some(version_i64(timestamp.signed.signed.version)?);
     repos.commit(gun, base, &files, now).await?;
+    if renew_snapshot {
+        repos.keep_written::<metadata::Snapshot>(gun, "snapshot", &snapshot_bytes);
+    }
+    repos.keep_written::<metadata::Timestamp>(gun, "timestamp", &bytes);
     tracing::info!(gun = %gun, renew_snapshot, "renewed server-signed metadata");
     Ok(())
 }

@@ -9,6 +9,7 @@ use super::{Repos, Result, ServiceError};
 use crate::gun::Gun;
 use crate::signing::ServerRole;
 use crate::storage::{sha256_hex, NewFile};
+use crate::tuf::metadata::{Snapshot, Timestamp};
 use crate::tuf::role::RoleName;
 use crate::validation::{validate_update, HeldKeys};
 
@@ -111,9 +112,13 @@ impl Repos {
         files.push(NewFile {
             role: "timestamp".into(),
             version: to_i64(plan.timestamp.version)?,
-            data: timestamp,
+            data: timestamp.clone(),
         });
         self.commit(gun, base, &files, now).await?;
+        // The first read after an update walks the new timestamp and snapshot (a verification
+        // of a just-published image, most often): keep them parsed.
+        self.keep_written::<Snapshot>(gun, "snapshot", &snapshot_bytes);
+        self.keep_written::<Timestamp>(gun, "timestamp", &timestamp);
         // The next update of this repository starts from these: keep them parsed.
         if let Some(root) = plan.parsed_root {
             self.parsed.put(gun, "root", sha256_hex(&root.bytes), root);

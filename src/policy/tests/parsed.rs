@@ -107,6 +107,31 @@ fn the_parsed_path_gives_the_verdict_of_the_bytes_path() {
     let root = RootTrust::default();
     assert!(same_both_ways("rotations", &root, &later, &parse_of(&data), &seen).starts_with("Ok"));
     assert!(same_both_ways("rotations", &root, &later, &parse_of(&later), &seen).starts_with("Ok"));
+    // The root given is the listed one with a byte added after it: its signatures still verify
+    // (they cover the canonical form), but its digest (the parse's, on the parsed path) is not
+    // the one the snapshot lists, and it is refused either way.
+    let data = trust_data("plain");
+    let mut padded = data.roots[data.roots.len() - 1].to_vec();
+    padded.push(b'\n');
+    let other_root = TrustData {
+        roots: vec![padded.into()],
+        ..data
+    };
+    let tofu = RootTrust {
+        tofu: true,
+        ..RootTrust::default()
+    };
+    let refused = same_both_ways(
+        "plain",
+        &tofu,
+        &other_root,
+        &parse_of(&other_root),
+        &Seen::default(),
+    );
+    assert!(
+        refused.contains("root does not match what snapshot lists"),
+        "{refused}"
+    );
 }
 
 #[test]

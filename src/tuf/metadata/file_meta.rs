@@ -148,19 +148,37 @@ impl FileMeta {
     /// the wrong size never matches), at least one of them must be listed, and with
     /// `check_length` the length must match too (the reference skips it; docs/protocol.md §10.3.2).
     pub fn check(&self, bytes: &[u8], check_length: bool) -> Result<(), Error> {
+        let sha256 = || {
+            let mut out = [0; 32];
+            out.copy_from_slice(digest(&SHA256, bytes).as_ref());
+            out
+        };
+        self.check_digested(bytes, sha256, check_length)
+    }
+
+    /// [`FileMeta::check`], with the SHA-256 of `bytes` from `sha256` (asked for only when
+    /// this meta lists one): for a caller that has it already.
+    pub fn check_digested(
+        &self,
+        bytes: &[u8],
+        sha256: impl FnOnce() -> [u8; 32],
+        check_length: bool,
+    ) -> Result<(), Error> {
+        let mismatch = |algorithm, listed: &[u8]| Error::ChecksumMismatch {
+            algorithm,
+            expected: excerpt(&hex::encode(listed)),
+        };
         let mut supported = 0;
-        for (algorithm, listed) in [("sha256", self.sha256()), ("sha512", self.sha512())] {
-            let Some(listed) = listed else { continue };
-            let actual = match algorithm {
-                "sha256" => digest(&SHA256, bytes),
-                _ => digest(&SHA512, bytes),
-            };
+        if let Some(listed) = self.sha256() {
             supported += 1;
-            if listed != actual.as_ref() {
-                return Err(Error::ChecksumMismatch {
-                    algorithm,
-                    expected: excerpt(&hex::encode(listed)),
-                });
+            if listed != sha256().as_slice() {
+                return Err(mismatch("sha256", listed));
+            }
+        }
+        if let Some(listed) = self.sha512() {
+            supported += 1;
+            if listed != digest(&SHA512, bytes).as_ref() {
+                return Err(mismatch("sha512", listed));
             }
         }
         if supported == 0 {

@@ -504,3 +504,33 @@ proptest! {
         }
     }
 }
+
+/// A digest handed to the check counts as the file's SHA-256: a wrong one is a mismatch, and the
+/// listed SHA-512 is still computed and checked from the bytes.
+#[test]
+fn a_given_digest_is_checked_like_a_computed_one() {
+    let bytes = b"some file".as_slice();
+    let meta = FileMeta::of(bytes);
+    let mut right = [0; 32];
+    right.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    assert!(meta.check_digested(bytes, || right, true).is_ok());
+    assert!(matches!(
+        meta.check_digested(bytes, || [0; 32], true),
+        Err(Error::ChecksumMismatch {
+            algorithm: "sha256",
+            ..
+        })
+    ));
+    // The right SHA-256 of other bytes of the same length: the SHA-512 tells them apart.
+    let other = b"some fil3".as_slice();
+    let mut other_sha = [0; 32];
+    other_sha.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, other).as_ref());
+    let listed_for_other = FileMeta::of(other);
+    assert!(matches!(
+        listed_for_other.check_digested(bytes, || other_sha, true),
+        Err(Error::ChecksumMismatch {
+            algorithm: "sha512",
+            ..
+        })
+    ));
+}
