@@ -133,6 +133,17 @@ check "the registry's CA is in /etc/docker/certs.d/$REGISTRY" -- test -f "/etc/d
 step "sign without --registry-ca: the certs.d CA verifies the registry" \
   --has "Signed $SG_GUN:multi@sha256:$SG_MULTI by alice" -- sg sign "$SG_GUN:multi" --signer alice
 
+# --root-key pins the root (instead of the trust directory's cached root or trust on first
+# use): the root key ID as `docker trust inspect` shows it.
+SG_ROOT_ID=$(sgd trust inspect "$SG_GUN" 2>/dev/null | "$PY" -c '
+import json, sys
+admin = json.load(sys.stdin)[0]["AdministrativeKeys"]
+print([k["Keys"][0]["ID"] for k in admin if k["Name"] == "Root"][0])' 2>/dev/null)
+check "docker trust inspect shows the root key ID" -- test -n "$SG_ROOT_ID"
+step "sign with --root-key pinned to that ID" \
+  --has "Signed $SG_GUN:multi@sha256:$SG_MULTI by alice" \
+  -- sg sign "$SG_GUN:multi" --registry-ca "$TMP/ca.crt" --signer alice --root-key "$SG_ROOT_ID" --trust-dir "$SG_DOCKER/trust"
+
 # A delegate whose key the notary CLI made and keeps: `notary key generate` (no -o) stores it
 # as notary 0.7 does, DIR/private/<key ID>.key with a `role: targets/bob` header, encrypted
 # under NOTARY_DELEGATION_PASSPHRASE. (With -o notary writes FILE.pem, a PUBLIC KEY block, and
@@ -196,6 +207,11 @@ check "a plain-HTTP server standing in for a registry" -- sg_plain_up
 step "a plain-HTTP registry without --insecure is refused, naming --insecure" --fail \
   --has "does not speak HTTPS" --has "--insecure" \
   -- sg sign "127.0.0.1:$SG_PLAIN_PORT/$SG_NAME:v1" --server "$URL" --signer alice
+step "a --root-key that did not sign the root is refused" --fail --has "pinned root key" \
+  -- sg sign "$SG_GUN:multi" --registry-ca "$TMP/ca.crt" --signer alice \
+  --root-key "$(printf 'ab%.0s' $(seq 32))"
+step "a malformed --root-key is a usage error" --fail --has "--root-key" \
+  -- sg sign "$SG_GUN:multi" --registry-ca "$TMP/ca.crt" --signer alice --root-key nonsense
 check "nothing was published by the refused signs" -- sg_unchanged
 sg_plain_manifest() {
   mkdir -p "$SG_DIR/plain/v2/$SG_NAME/manifests" &&

@@ -14,6 +14,7 @@ use crate::registry::{docker_certs_d, Location, Registry, RegistryConfig, DOCKER
 use crate::remote::keystore::KeyStore;
 use crate::remote::publish::{target_meta, Edit, PublishRequest};
 use crate::remote::{Credentials, Remote, RemoteConfig};
+use crate::tuf::key::KeyId;
 
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -39,6 +40,12 @@ pub struct TrustArgs {
     /// NOTARIUM_PASSWORD); without it the Docker config's credentials (or NOTARY_AUTH) serve.
     #[arg(long, value_name = "USER")]
     username: Option<String>,
+    /// A root key ID (as `docker trust inspect` prints it) that must have signed the
+    /// repository's root, instead of the root the trust directory cached; repeatable, any one
+    /// suffices. Without it, a trust directory that caches no root for the repository trusts
+    /// the server's on first use.
+    #[arg(long = "root-key", value_name = "KEYID")]
+    root_keys: Vec<String>,
 }
 
 /// Arguments of `sign`.
@@ -95,6 +102,10 @@ impl SignCommand {
             Ok(c) => c,
             Err(e) => return usage("sign", e),
         };
+        let root_keys = match self.trust.root_keys() {
+            Ok(k) => k,
+            Err(e) => return usage("sign", e),
+        };
         let location = match Location::of_name(image.name()) {
             Ok(l) => l,
             Err(e) => return usage("sign", e),
@@ -135,6 +146,7 @@ impl SignCommand {
                 signer: self.trust.signer.as_deref(),
                 keys: &keys,
                 init: self.init,
+                root_keys: &root_keys,
                 root_anchor: self.trust.root_anchor(image.name()),
                 now: crate::clock::Clock::now(&crate::clock::SystemClock),
             };
@@ -176,6 +188,10 @@ impl RevokeCommand {
             Ok(c) => c,
             Err(e) => return usage("revoke", e),
         };
+        let root_keys = match self.trust.root_keys() {
+            Ok(k) => k,
+            Err(e) => return usage("revoke", e),
+        };
         let location = match Location::of_name(image.name()) {
             Ok(l) => l,
             Err(e) => return usage("revoke", e),
@@ -195,6 +211,7 @@ impl RevokeCommand {
             signer: self.trust.signer.as_deref(),
             keys: &keys,
             init: false,
+            root_keys: &root_keys,
             root_anchor: self.trust.root_anchor(image.name()),
             now: crate::clock::Clock::now(&crate::clock::SystemClock),
         };
@@ -267,6 +284,14 @@ impl TrustArgs {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
             .unwrap_or_else(|| PathBuf::from(".docker"));
         config.join("trust")
+    }
+
+    /// The pinned root key IDs, parsed.
+    fn root_keys(&self) -> Result<Vec<KeyId>, String> {
+        self.root_keys
+            .iter()
+            .map(|k| KeyId::parse(k).map_err(|e| format!("--root-key {k:?}: {e}")))
+            .collect()
     }
 
     /// The root the notary client cached for `gun` in the trust directory, if any: the

@@ -78,6 +78,10 @@ pub struct PublishRequest<'a> {
     pub keys: &'a KeyStore,
     /// Create the repository when it has no trust data.
     pub init: bool,
+    /// Root key IDs one of which must have signed the repository's root (then `root_anchor`
+    /// is not used); empty: the root remembered in `root_anchor`, else the server's on first
+    /// use.
+    pub root_keys: &'a [KeyId],
     /// The root last trusted for the repository, if the trust directory remembers one.
     pub root_anchor: Option<Vec<u8>>,
     /// The time signatures are made at.
@@ -136,6 +140,14 @@ impl Remote {
             attempt += 1;
             let parts = match self.read_for_publish(&session, &gun, request).await {
                 Ok(data) => self.plan(&gun, request, &data)?,
+                // A root made now is signed by a new key, never by a pinned one: refused
+                // rather than created unpinned.
+                Err(RemoteError::NotFound(_)) if request.init && !request.root_keys.is_empty() => {
+                    return Err(PublishError::Refused(format!(
+                        "{gun} has no trust data yet: --root-key pins the root of an existing \
+                         repository, and a root made by --init would not be signed by it"
+                    )))
+                }
                 Err(RemoteError::NotFound(_)) if request.init => {
                     init::plan(self, &session, &gun, request).await?
                 }
@@ -202,12 +214,18 @@ impl Remote {
         data: &TrustData,
     ) -> Result<Parts, PublishError> {
         let root_trust = RootTrust {
-            key_ids: Vec::new(),
+            key_ids: request.root_keys.to_vec(),
             keys: Vec::new(),
-            tofu: true,
+            tofu: request.root_keys.is_empty(),
         };
+        // Pinned keys replace the cached root as what the root must chain to: the cache holds
+        // the root, not which keys were trusted to sign it.
         let seen = Seen {
-            root: request.root_anchor.clone(),
+            root: request
+                .root_keys
+                .is_empty()
+                .then(|| request.root_anchor.clone())
+                .flatten(),
             ..Seen::default()
         };
         let trusted =

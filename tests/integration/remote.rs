@@ -831,6 +831,7 @@ async fn sign_initialises_signs_races_and_revokes() {
     use notarium::clock::Clock as _;
     use notarium::remote::keystore::KeyStore;
     use notarium::remote::publish::{target_meta, Edit, PublishError, PublishRequest};
+    use notarium::tuf::key::KeyId;
 
     let (served, _) = served(None, false).await;
     let remote = served.remote();
@@ -852,9 +853,25 @@ async fn sign_initialises_signs_races_and_revokes() {
         signer: Some("ci"),
         keys: &keys,
         init,
+        root_keys: &[],
         root_anchor: None,
         now: SystemClock.now(),
     };
+    let wrong_pin = [KeyId::parse(&"ab".repeat(32)).expect("id")];
+
+    // A pinned root cannot be made by --init: refused, nothing created.
+    let err = remote
+        .publish(&PublishRequest {
+            root_keys: &wrong_pin,
+            ..request("v1", 1, true)
+        })
+        .await
+        .expect_err("a pin and no repository");
+    assert!(
+        err.to_string().contains("--root-key pins the root"),
+        "{err}"
+    );
+    assert!(keys.list().is_empty(), "no key made");
 
     let err = remote
         .publish(&request("v1", 1, false))
@@ -878,6 +895,34 @@ async fn sign_initialises_signs_races_and_revokes() {
         ["targets/ci", "targets/releases"],
         "the server holds the snapshot: only the changed roles go up"
     );
+
+    // Pinned: a root key that signed the root lets the publish through; any other refuses it
+    // and nothing is published.
+    let root_id = {
+        let data = remote
+            .fetch(gun, &[], &CachedRepo::default())
+            .await
+            .expect("read");
+        let root: notarium::tuf::metadata::Root =
+            notarium::tuf::metadata::read_stored(data.roots.last().expect("a root")).expect("root");
+        root.role("root").expect("root role").keyids[0].clone()
+    };
+    let err = remote
+        .publish(&PublishRequest {
+            root_keys: &wrong_pin,
+            ..request("pinned", 9, false)
+        })
+        .await
+        .expect_err("a pin that did not sign the root");
+    assert!(err.to_string().contains("pinned root key"), "{err}");
+    let pinned = [root_id];
+    remote
+        .publish(&PublishRequest {
+            root_keys: &pinned,
+            ..request("pinned", 9, false)
+        })
+        .await
+        .expect("the pinned root key signed the root");
 
     let (v3, v4) = (request("v3", 3, false), request("v4", 4, false));
     let (a, b) = tokio::join!(remote.publish(&v3), remote.publish(&v4));
@@ -907,7 +952,7 @@ async fn sign_initialises_signs_races_and_revokes() {
         trusted.roles[&RoleName::releases()].targets.targets.clone()
     };
     let releases = read_back().await;
-    for (tag, byte) in [("v1", 1u8), ("v2", 2), ("v3", 3), ("v4", 4)] {
+    for (tag, byte) in [("v1", 1u8), ("v2", 2), ("v3", 3), ("v4", 4), ("pinned", 9)] {
         let meta = releases.get(tag).unwrap_or_else(|| panic!("{tag} signed"));
         assert_eq!(meta.sha256(), Some(&[byte; 32][..]), "{tag}");
         assert_eq!(meta.length, 500 + i64::from(byte), "{tag}");
