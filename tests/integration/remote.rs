@@ -31,6 +31,28 @@ struct Served {
     url: String,
     ca: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Holds an update at the socket when armed.
+    gate: Gate,
+}
+
+/// Holds the next update (`POST …/_trust/tuf/`) that reaches the socket, once armed, until
+/// the test releases it: what another publisher landing between a client's read and its
+/// upload looks like, made to happen every time rather than by a race.
+#[derive(Clone, Default)]
+struct Gate {
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    arrived: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl Gate {
+    /// Holds an update when armed; answers at once otherwise.
+    async fn hold(&self, update: bool) {
+        if update && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.arrived.notify_one();
+            self.release.notified().await;
+        }
+    }
 }
 
 impl Drop for Served {
@@ -74,14 +96,22 @@ async fn served(users: Option<&str>, fixture: bool) -> (Served, Option<Published
     let tls = notarium::tls::server_config(&ca.server_cert, &ca.server_key).expect("TLS");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = notarium::router(state);
-    tokio::spawn(notarium::server::serve(
-        listener,
-        router.clone(),
-        Some(tls),
-        async {
-            let _ = stopped.await;
+    let gate = Gate::default();
+    let held = gate.clone();
+    let gated = router.clone().layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let held = held.clone();
+            let update = request.method() == axum::http::Method::POST
+                && request.uri().path().ends_with("/_trust/tuf/");
+            async move {
+                held.hold(update).await;
+                next.run(request).await
+            }
         },
     ));
+    tokio::spawn(notarium::server::serve(listener, gated, Some(tls), async {
+        let _ = stopped.await;
+    }));
     if users.is_none() {
         app.router = router.clone();
         if fixture {
@@ -94,6 +124,7 @@ async fn served(users: Option<&str>, fixture: bool) -> (Served, Option<Published
         url,
         ca: ca.ca_cert,
         stop: Some(stop),
+        gate,
     };
     (served, published)
 }
@@ -824,8 +855,9 @@ async fn decisions_on_a_remote_are_kept_until_its_changefeed_reports_a_change() 
 }
 
 /// `notarium sign`'s publish path against a real Notarium: a repository made with `init`
-/// (server-held snapshot), a second tag, two signs at once (one may lose the race and redo its
-/// change), each read back and verified; then a revoke.
+/// (server-held snapshot), a second tag, root pins right and wrong, a publish held at the
+/// socket while another lands (refused with VERSION, then redone on top), two signs at once
+/// (one may lose the race and redo its change), each read back and verified; then a revoke.
 #[tokio::test]
 async fn sign_initialises_signs_races_and_revokes() {
     use notarium::clock::Clock as _;
@@ -924,6 +956,26 @@ async fn sign_initialises_signs_races_and_revokes() {
         .await
         .expect("the pinned root key signed the root");
 
+    // Another publish lands between this one's read and its upload: the server answers
+    // VERSION, and the publish reads again and redoes its change on top.
+    served
+        .gate
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let held = request("held", 7, false);
+    let racing = request("racing", 8, false);
+    let (held, ()) = tokio::join!(remote.publish(&held), async {
+        served.gate.arrived.notified().await;
+        let racing = remote.publish(&racing).await.expect("the racing publish");
+        assert_eq!(racing.attempts, 1, "the racing publish went straight in");
+        served.gate.release.notify_one();
+    });
+    let held = held.expect("the held publish, redone");
+    assert_eq!(
+        held.attempts, 2,
+        "one upload refused with VERSION, one accepted"
+    );
+
     let (v3, v4) = (request("v3", 3, false), request("v4", 4, false));
     let (a, b) = tokio::join!(remote.publish(&v3), remote.publish(&v4));
     let (a, b) = (a.expect("v3"), b.expect("v4"));
@@ -952,7 +1004,15 @@ async fn sign_initialises_signs_races_and_revokes() {
         trusted.roles[&RoleName::releases()].targets.targets.clone()
     };
     let releases = read_back().await;
-    for (tag, byte) in [("v1", 1u8), ("v2", 2), ("v3", 3), ("v4", 4), ("pinned", 9)] {
+    for (tag, byte) in [
+        ("v1", 1u8),
+        ("v2", 2),
+        ("v3", 3),
+        ("v4", 4),
+        ("pinned", 9),
+        ("held", 7),
+        ("racing", 8),
+    ] {
         let meta = releases.get(tag).unwrap_or_else(|| panic!("{tag} signed"));
         assert_eq!(meta.sha256(), Some(&[byte; 32][..]), "{tag}");
         assert_eq!(meta.length, 500 + i64::from(byte), "{tag}");
