@@ -221,11 +221,11 @@ impl Remote {
         // Pinned keys replace the cached root as what the root must chain to: the cache holds
         // the root, not which keys were trusted to sign it.
         let seen = Seen {
-            root: request
-                .root_keys
-                .is_empty()
-                .then(|| request.root_anchor.clone())
-                .flatten(),
+            root: if request.root_keys.is_empty() {
+                request.root_anchor.clone()
+            } else {
+                None
+            },
             ..Seen::default()
         };
         let trusted =
