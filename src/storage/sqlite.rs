@@ -52,10 +52,13 @@ fn path_of(url: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(path))
 }
 
+/// How long a statement waits for a lock held by another connection.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens a connection with the settings every connection of the store shares.
 fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(
         // Durable: an acknowledged update survives power loss, not only a crash. 16 MiB of page
         // cache per connection (SQLite's default is 2 MiB): reads of many repositories stay in
@@ -292,7 +295,7 @@ impl Store for SqliteStore {
     ) -> Result<(Option<StoredFile>, Option<StoredFile>)> {
         let (gun, first, second) = (gun.as_str().to_owned(), first.to_owned(), second.to_owned());
         self.readers
-            .run(move |conn| {
+            .run_quick(move |conn| {
                 // Both reads in one transaction: one consistent view.
                 let tx = conn.unchecked_transaction()?;
                 let sql =
