@@ -203,7 +203,9 @@ where
     F: std::future::Future<Output = anyhow::Result<Duration>>,
 {
     let pid = served.child.id();
+    let own = std::process::id();
     let cpu_before = pid.and_then(cpu_seconds);
+    let own_before = cpu_seconds(own);
     let start = Instant::now();
     let results: Vec<anyhow::Result<Duration>> = stream::iter(asks)
         .buffer_unordered(MISS_IN_FLIGHT)
@@ -211,14 +213,19 @@ where
         .await;
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_before.zip(pid.and_then(cpu_seconds));
+    let own_cpu = own_before.zip(cpu_seconds(own));
     let latencies = sorted(results.into_iter().collect::<anyhow::Result<Vec<_>>>()?);
-    if let Some((before, after)) = cpu {
-        rows.push(row(
-            format!("{label}, server CPU per verification"),
-            "µs",
-            false,
-            vec![("notarium", (after - before) * 1e6 / latencies.len() as f64)],
-        ));
+    // The load generator shares the machine's cores with the server: what it spends is time
+    // the server waits for a core, so it is shown beside the server's.
+    for (whose, cpu) in [("server", cpu), ("load generator", own_cpu)] {
+        if let Some((before, after)) = cpu {
+            rows.push(row(
+                format!("{label}, {whose} CPU per verification"),
+                "µs",
+                false,
+                vec![("notarium", (after - before) * 1e6 / latencies.len() as f64)],
+            ));
+        }
     }
     rows.push(row(
         label.to_owned(),
@@ -258,18 +265,20 @@ async fn verify_tag(client: &Client, gun: &str, tag: &str) -> anyhow::Result<Dur
     Ok(answer.took)
 }
 
-/// The CPU time (user and system, every thread) process `pid` has used, in seconds; `None`
-/// where `/proc` does not tell. `/proc/PID/stat` counts in USER_HZ ticks, 100 a second on
-/// Linux, so a row needs a few hundred milliseconds of the server's CPU to be exact to a few
-/// percent.
+/// The CPU time process `pid` has spent, in seconds, to the nanosecond: the sum over its
+/// threads of the scheduler's run time (`/proc/PID/task/*/schedstat`). `/proc/PID/stat` counts
+/// in 10 ms ticks, too coarse for a few thousand requests of tens of microseconds each. A
+/// thread that exits between two readings takes its time with it; the servers keep theirs.
 fn cpu_seconds(pid: u32) -> Option<f64> {
-    const TICKS_PER_SECOND: f64 = 100.0;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name, in parentheses, may hold spaces: the fields are counted after it.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the name.
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / TICKS_PER_SECOND)
+    let mut nanos: u64 = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(task) = task else { continue };
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        nanos += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(nanos as f64 / 1e9)
 }
 
 /// `{"images": [image]}`.

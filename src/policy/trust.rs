@@ -177,8 +177,9 @@ pub fn verify_parsed(
     };
 
     // The timestamp, then the snapshot it lists, then what the snapshot lists.
-    let snapshot_file = Held::new(&data.snapshot);
-    let targets_file = Held::new(&data.targets);
+    let offered_targets = parsed.targets.get(&RoleName::targets());
+    let snapshot_file = Held::with_parse(&data.snapshot, parsed.snapshot.as_ref());
+    let targets_file = Held::with_parse(&data.targets, offered_targets);
     let (timestamp, _) = walk.top_level::<Timestamp>(
         "timestamp",
         &Held::new(&data.timestamp),
@@ -192,15 +193,12 @@ pub fn verify_parsed(
     )?;
     let (snapshot, _) =
         walk.top_level::<Snapshot>("snapshot", &snapshot_file, parsed.snapshot.as_ref())?;
-    // The root's parse is of exactly its bytes: its digest is theirs.
-    let root_file = Held::digested(&root_bytes, *root.0.source_sha256());
+    // The root's parse is of exactly its bytes: its digests are theirs.
+    let root_file = Held::parsed_from(&root_bytes, &root.0);
     listed_by(&snapshot.signed.meta, "snapshot", "root", &root_file)?;
     listed_by(&snapshot.signed.meta, "snapshot", "targets", &targets_file)?;
-    let (targets, signed_by) = walk.top_level::<Targets>(
-        "targets",
-        &targets_file,
-        parsed.targets.get(&RoleName::targets()),
-    )?;
+    let (targets, signed_by) =
+        walk.top_level::<Targets>("targets", &targets_file, offered_targets)?;
     let mut expires = walk.expires;
 
     let mut roles = BTreeMap::new();
@@ -314,11 +312,13 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
-/// A file's bytes and their SHA-256, worked out at most once however many checks ask for it
-/// (which parse is the file's, what the parent lists).
+/// A file's bytes and their digests, each worked out at most once however many checks ask for
+/// it (which parse is the file's, what the parent lists), and taken from the file's parse when
+/// that keeps them (see [`Held::with_parse`]).
 struct Held<'a> {
     bytes: &'a [u8],
     sha256: std::cell::OnceCell<[u8; 32]>,
+    sha512: std::cell::OnceCell<[u8; 64]>,
 }
 
 impl<'a> Held<'a> {
@@ -326,19 +326,44 @@ impl<'a> Held<'a> {
         Held {
             bytes,
             sha256: std::cell::OnceCell::new(),
+            sha512: std::cell::OnceCell::new(),
         }
     }
 
-    /// `bytes`, whose SHA-256 is known to be `sha256`.
-    fn digested(bytes: &'a [u8], sha256: [u8; 32]) -> Held<'a> {
-        Held {
-            bytes,
-            sha256: std::cell::OnceCell::from(sha256),
+    /// `bytes`, which `parse` (if any) may be the parse of: when it is, the digests it keeps
+    /// are these bytes' too, so a parse held between requests spares hashing them again.
+    fn with_parse<T>(bytes: &'a [u8], parse: Option<&Arc<Signed<T>>>) -> Held<'a> {
+        let held = Held::new(bytes);
+        if let Some(parse) = parse {
+            let digest = held.sha256();
+            if let Some(sha512) = parse.source_sha512(bytes, &digest) {
+                let _ = held.sha512.set(sha512);
+            }
         }
+        held
+    }
+
+    /// `bytes` with `parse`, known to be their parse (taken from them): its digests are theirs,
+    /// so not even the SHA-256 is worked out again.
+    fn parsed_from<T>(bytes: &'a [u8], parse: &Signed<T>) -> Held<'a> {
+        let held = Held::new(bytes);
+        let _ = held.sha256.set(*parse.source_sha256());
+        if let Some(sha512) = parse.source_sha512(bytes, parse.source_sha256()) {
+            let _ = held.sha512.set(sha512);
+        }
+        held
     }
 
     fn sha256(&self) -> [u8; 32] {
         *self.sha256.get_or_init(|| sha256(self.bytes))
+    }
+
+    fn sha512(&self) -> [u8; 64] {
+        *self.sha512.get_or_init(|| {
+            let mut out = [0; 64];
+            out.copy_from_slice(ring::digest::digest(&ring::digest::SHA512, self.bytes).as_ref());
+            out
+        })
     }
 }
 
@@ -387,7 +412,7 @@ fn listed_by(
         .get(role)
         .ok_or_else(|| refuse(format!("{parent} does not list {role}")))?;
     listed
-        .check_digested(file.bytes, || file.sha256(), true)
+        .check_by_digests(file.bytes.len(), || file.sha256(), || file.sha512(), true)
         .map_err(|e| refuse(format!("{role} does not match what {parent} lists: {e}")))
 }
 
@@ -750,7 +775,7 @@ fn verify_delegation(
         .targets
         .delegation(name)
         .ok_or_else(|| refuse(format!("{parent_name} does not delegate to {name}")))?;
-    let file = Held::new(bytes);
+    let file = Held::with_parse(bytes, offered);
     listed_by(&snapshot.meta, "snapshot", name.as_str(), &file)?;
     let role = parse_or_take(name.as_str(), &file, offered)?;
     role.signed

@@ -176,12 +176,38 @@ impl PublicKey {
     ///
     /// A signature that verified once in this process is not checked again (see `memo`).
     pub fn verify(&self, method: &str, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
-        let method = method.to_lowercase();
+        let method = lowercase(method);
         let entry = memo::entry(self.keytype, &self.public, &method, msg, sig);
+        self.verify_with_entry(&method, msg, sig, entry)
+    }
+
+    /// [`PublicKey::verify`] of a message whose SHA-256 the caller already holds (a parse keeps
+    /// that of its canonical bytes), so the memo is looked up without hashing the message. The
+    /// caller must pass the SHA-256 of exactly `msg`: the memo answers by that digest.
+    pub(crate) fn verify_digested(
+        &self,
+        method: &str,
+        msg: &[u8],
+        msg_sha256: &[u8; 32],
+        sig: &[u8],
+    ) -> Result<(), Error> {
+        let method = lowercase(method);
+        let entry = memo::entry_digested(self.keytype, &self.public, &method, msg_sha256, sig);
+        self.verify_with_entry(&method, msg, sig, Some(entry))
+    }
+
+    /// Checks `sig` unless the memo holds `entry`, and remembers `entry` when it verified.
+    fn verify_with_entry(
+        &self,
+        method: &str,
+        msg: &[u8],
+        sig: &[u8],
+        entry: Option<[u8; 32]>,
+    ) -> Result<(), Error> {
         if entry.as_ref().is_some_and(memo::known) {
             return Ok(());
         }
-        algorithms::verify(self, &method, msg, sig)?;
+        algorithms::verify(self, method, msg, sig)?;
         if let Some(entry) = entry {
             memo::remember(entry);
         }
@@ -348,6 +374,16 @@ pub(crate) fn deserialize_key_map<'de, D: Deserializer<'de>>(
         keys.insert(computed, key);
     }
     Ok(keys)
+}
+
+/// `method` lower-cased, borrowed when it has no upper-case letter (as every parsed signature's
+/// method has: the parser lower-cases it), so a check allocates nothing for it.
+fn lowercase(method: &str) -> std::borrow::Cow<'_, str> {
+    if method.chars().any(char::is_uppercase) {
+        std::borrow::Cow::Owned(method.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(method)
+    }
 }
 
 /// Canonical JSON bytes of a key (used by tests to cross-check [`PublicKey::id`]).

@@ -13,6 +13,8 @@ mod read;
 mod roles;
 mod shape;
 
+use std::sync::OnceLock;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
@@ -96,7 +98,11 @@ impl Signature {
 
 /// A parsed metadata file: the typed `signed` object, its signatures, the canonical bytes of
 /// `signed` that the signatures must cover, and the SHA-256 of the file it was parsed from.
-#[derive(Debug, Clone)]
+///
+/// Digests a verifier asks for again and again (the SHA-256 of the canonical bytes, the SHA-512
+/// of the file) are worked out on first need and kept with the parse: a service keeps its
+/// parses between requests, so each is computed once per file rather than once per request.
+#[derive(Clone)]
 pub struct Signed<T> {
     /// The role's content.
     pub signed: T,
@@ -104,6 +110,20 @@ pub struct Signed<T> {
     pub signatures: Vec<Signature>,
     canonical: Vec<u8>,
     source: [u8; 32],
+    canonical_sha256: OnceLock<[u8; 32]>,
+    source_sha512: OnceLock<[u8; 64]>,
+}
+
+/// Without the kept digests: whether one was asked for yet says nothing about the file.
+impl<T: std::fmt::Debug> std::fmt::Debug for Signed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signed")
+            .field("signed", &self.signed)
+            .field("signatures", &self.signatures)
+            .field("canonical", &self.canonical)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T> Signed<T> {
@@ -119,6 +139,36 @@ impl<T> Signed<T> {
     pub fn source_sha256(&self) -> &[u8; 32] {
         &self.source
     }
+
+    /// The SHA-256 of [`Signed::canonical_signed`].
+    pub fn canonical_sha256(&self) -> &[u8; 32] {
+        self.canonical_sha256
+            .get_or_init(|| digest_array(&ring::digest::SHA256, &self.canonical))
+    }
+
+    /// The SHA-512 of `bytes` when they are the bytes this was parsed from, as `bytes_sha256`
+    /// (their SHA-256, which the caller has already) shows; `None` for any other bytes. The
+    /// first answer is kept, so a parse held between requests hashes its file once.
+    pub fn source_sha512(&self, bytes: &[u8], bytes_sha256: &[u8; 32]) -> Option<[u8; 64]> {
+        if *bytes_sha256 != self.source {
+            return None;
+        }
+        Some(
+            *self
+                .source_sha512
+                .get_or_init(|| digest_array(&ring::digest::SHA512, bytes)),
+        )
+    }
+}
+
+/// The digest of `bytes` as an array of its size.
+fn digest_array<const N: usize>(
+    algorithm: &'static ring::digest::Algorithm,
+    bytes: &[u8],
+) -> [u8; N] {
+    let mut out = [0; N];
+    out.copy_from_slice(ring::digest::digest(algorithm, bytes).as_ref());
+    out
 }
 
 /// The envelope as serde reads it.
@@ -153,13 +203,13 @@ pub fn parse<T: RoleType + DeserializeOwned>(bytes: &[u8]) -> Result<Signed<T>, 
     let canonical = outline.canonical?;
     let envelope: Envelope<T> =
         serde_json::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))?;
-    let mut source = [0; 32];
-    source.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
     Ok(Signed {
         signed: envelope.signed,
         signatures: envelope.signatures.unwrap_or_default(),
         canonical,
-        source,
+        source: digest_array(&ring::digest::SHA256, bytes),
+        canonical_sha256: OnceLock::new(),
+        source_sha512: OnceLock::new(),
     })
 }
 

@@ -81,7 +81,12 @@ pub fn valid_signers<T>(
             continue;
         }
         if key
-            .verify(&sig.method, signed.canonical_signed(), &sig.sig)
+            .verify_digested(
+                &sig.method,
+                signed.canonical_signed(),
+                signed.canonical_sha256(),
+                &sig.sig,
+            )
             .is_err()
         {
             continue;

@@ -10,8 +10,9 @@
 //! differ anywhere (a tampered row, another key) never meet an entry and are checked in full.
 //! Only successes are kept: a failing signature costs its check every time, as before.
 //!
-//! Bounded: [`CAPACITY`] entries of 32 bytes. Messages over [`MAX_MESSAGE`] are not kept: for
-//! them hashing the message, which the check does anyway, costs more than the check itself.
+//! Bounded: [`CAPACITY`] entries of 32 bytes. Messages over [`MAX_MESSAGE`] whose digest the
+//! caller does not have are not kept: for them hashing the message, which the check does
+//! anyway, costs more than the check itself.
 
 use std::sync::OnceLock;
 
@@ -44,6 +45,19 @@ pub(super) fn entry(
     if msg.len() > MAX_MESSAGE {
         return None;
     }
+    let mut msg_sha256 = [0; 32];
+    msg_sha256.copy_from_slice(digest(&SHA256, msg).as_ref());
+    Some(entry_digested(keytype, public, method, &msg_sha256, sig))
+}
+
+/// The entry for one check of a message whose SHA-256 is `msg_sha256`.
+pub(super) fn entry_digested(
+    keytype: KeyType,
+    public: &[u8],
+    method: &str,
+    msg_sha256: &[u8; 32],
+    sig: &[u8],
+) -> [u8; 32] {
     let mut ctx = Context::new(&SHA256);
     ctx.update(DOMAIN);
     // Every variable-length part is preceded by its length, so no two inputs run together.
@@ -51,7 +65,7 @@ pub(super) fn entry(
         keytype.as_str().as_bytes(),
         public,
         method.as_bytes(),
-        digest(&SHA256, msg).as_ref(),
+        msg_sha256.as_slice(),
         sig,
     ] {
         ctx.update(&(part.len() as u64).to_be_bytes());
@@ -59,7 +73,7 @@ pub(super) fn entry(
     }
     let mut out = [0; 32];
     out.copy_from_slice(ctx.finish().as_ref());
-    Some(out)
+    out
 }
 
 /// Whether the check `entry` stands for succeeded before.

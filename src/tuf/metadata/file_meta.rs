@@ -140,7 +140,7 @@ impl FileMeta {
         hashes.insert("sha512", digest(&SHA512, bytes).as_ref());
         FileMeta {
             hashes,
-            length: byte_length(bytes),
+            length: byte_length(bytes.len()),
         }
     }
 
@@ -164,6 +164,23 @@ impl FileMeta {
         sha256: impl FnOnce() -> [u8; 32],
         check_length: bool,
     ) -> Result<(), Error> {
+        let sha512 = || {
+            let mut out = [0; 64];
+            out.copy_from_slice(digest(&SHA512, bytes).as_ref());
+            out
+        };
+        self.check_by_digests(bytes.len(), sha256, sha512, check_length)
+    }
+
+    /// [`FileMeta::check`] of a file known by its length and digests, each asked for only when
+    /// this meta lists it: for a caller that keeps them.
+    pub fn check_by_digests(
+        &self,
+        length: usize,
+        sha256: impl FnOnce() -> [u8; 32],
+        sha512: impl FnOnce() -> [u8; 64],
+        check_length: bool,
+    ) -> Result<(), Error> {
         let mismatch = |algorithm, listed: &[u8]| Error::ChecksumMismatch {
             algorithm,
             expected: excerpt(&hex::encode(listed)),
@@ -177,17 +194,17 @@ impl FileMeta {
         }
         if let Some(listed) = self.sha512() {
             supported += 1;
-            if listed != digest(&SHA512, bytes).as_ref() {
+            if listed != sha512().as_slice() {
                 return Err(mismatch("sha512", listed));
             }
         }
         if supported == 0 {
             return Err(Error::NoSupportedChecksum);
         }
-        if check_length && self.length != byte_length(bytes) {
+        if check_length && self.length != byte_length(length) {
             return Err(Error::LengthMismatch {
                 listed: self.length,
-                actual: bytes.len(),
+                actual: length,
             });
         }
         Ok(())
@@ -245,8 +262,8 @@ impl FileMeta {
     }
 }
 
-fn byte_length(bytes: &[u8]) -> i64 {
-    i64::try_from(bytes.len()).unwrap_or(i64::MAX)
+fn byte_length(len: usize) -> i64 {
+    i64::try_from(len).unwrap_or(i64::MAX)
 }
 
 /// Reads `hashes` straight into [`Hashes`]: each value decoded from the borrowed text, with no
