@@ -132,7 +132,10 @@ impl ParsedRoles {
     }
 
     /// Keeps `loaded` as the newest known version of `role`, replacing the one kept before.
+    /// Its digests are worked out first: most parses are kept by the update that wrote them,
+    /// and the verification of a just-published image should not wait for them.
     pub(crate) fn put<T: Keep>(&self, gun: &Gun, role: &str, sha256: String, loaded: Loaded<T>) {
+        loaded.warm_digests();
         self.cache
             .insert((gun.clone(), role.to_owned()), (sha256, T::wrap(loaded)));
     }

@@ -177,7 +177,7 @@ impl PublicKey {
     /// A signature that verified once in this process is not checked again (see `memo`).
     pub fn verify(&self, method: &str, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
         let method = lowercase(method);
-        let entry = memo::entry(self.keytype, &self.public, &method, msg, sig);
+        let entry = memo::entry(&self.id, &method, msg, sig);
         self.verify_with_entry(&method, msg, sig, entry)
     }
 
@@ -192,7 +192,7 @@ impl PublicKey {
         sig: &[u8],
     ) -> Result<(), Error> {
         let method = lowercase(method);
-        let entry = memo::entry_digested(self.keytype, &self.public, &method, msg_sha256, sig);
+        let entry = memo::entry_digested(&self.id, &method, msg_sha256, sig);
         self.verify_with_entry(&method, msg, sig, Some(entry))
     }
 
@@ -219,7 +219,7 @@ impl PublicKey {
     /// enforcer does not check again what this process signed itself. The caller must hold
     /// the private half of exactly this key.
     pub(crate) fn remember_own_signature(&self, method: &str, msg: &[u8], sig: &[u8]) {
-        if let Some(entry) = memo::entry(self.keytype, &self.public, method, msg, sig) {
+        if let Some(entry) = memo::entry(&self.id, method, msg, sig) {
             memo::remember(entry);
         }
     }

@@ -28,6 +28,17 @@ impl<T> Clone for Loaded<T> {
     }
 }
 
+impl<T> Loaded<T> {
+    /// Works out now the digests every verification of this file asks its parse for (see
+    /// [`Signed`]): for a parse about to be kept, so the first verification after a publish
+    /// does not pay for them.
+    pub fn warm_digests(&self) {
+        self.signed.canonical_sha256();
+        self.signed
+            .source_sha512(&self.bytes, self.signed.source_sha256());
+    }
+}
+
 impl<T: RoleType + serde::de::DeserializeOwned> Loaded<T> {
     /// Parses stored `bytes` (which were validated when they were accepted).
     pub fn parse(bytes: Bytes) -> Result<Loaded<T>, Error> {

@@ -6,8 +6,10 @@
 //! on a decision-cache miss, most of which the server checked when the client uploaded it
 //! (root, targets, delegations) or made itself (timestamp, snapshot) moments before; with this
 //! memo those checks are lookups. Nothing is trusted on anyone's word: an entry is keyed by a
-//! SHA-256 over all four inputs, the key by its type and full public bytes, so bytes that
-//! differ anywhere (a tampered row, another key) never meet an entry and are checked in full.
+//! SHA-256 over all four inputs, the key by its ID (itself the SHA-256 of the key's type and
+//! full public bytes, which a [`super::PublicKey`] computes once, so a lookup does not hash a
+//! certificate again), so bytes that differ anywhere (a tampered row, another key) never meet
+//! an entry and are checked in full.
 //! Only successes are kept: a failing signature costs its check every time, as before.
 //!
 //! Bounded: [`CAPACITY`] entries of 32 bytes. Messages over [`MAX_MESSAGE`] whose digest the
@@ -18,7 +20,7 @@ use std::sync::OnceLock;
 
 use ring::digest::{digest, Context, SHA256};
 
-use super::KeyType;
+use super::KeyId;
 
 /// Entries kept; quick_cache's eviction picks which go.
 const CAPACITY: usize = 1 << 16;
@@ -27,7 +29,7 @@ const CAPACITY: usize = 1 << 16;
 pub(super) const MAX_MESSAGE: usize = 256 << 10;
 
 /// Tells the memo's entries from any other SHA-256 over the same bytes.
-const DOMAIN: &[u8] = b"notarium signature memo v1\0";
+const DOMAIN: &[u8] = b"notarium signature memo v2\0";
 
 fn memo() -> &'static quick_cache::sync::Cache<[u8; 32], ()> {
     static MEMO: OnceLock<quick_cache::sync::Cache<[u8; 32], ()>> = OnceLock::new();
@@ -35,25 +37,18 @@ fn memo() -> &'static quick_cache::sync::Cache<[u8; 32], ()> {
 }
 
 /// The entry for one check, or `None` when the message is too large to be worth keeping.
-pub(super) fn entry(
-    keytype: KeyType,
-    public: &[u8],
-    method: &str,
-    msg: &[u8],
-    sig: &[u8],
-) -> Option<[u8; 32]> {
+pub(super) fn entry(key: &KeyId, method: &str, msg: &[u8], sig: &[u8]) -> Option<[u8; 32]> {
     if msg.len() > MAX_MESSAGE {
         return None;
     }
     let mut msg_sha256 = [0; 32];
     msg_sha256.copy_from_slice(digest(&SHA256, msg).as_ref());
-    Some(entry_digested(keytype, public, method, &msg_sha256, sig))
+    Some(entry_digested(key, method, &msg_sha256, sig))
 }
 
 /// The entry for one check of a message whose SHA-256 is `msg_sha256`.
 pub(super) fn entry_digested(
-    keytype: KeyType,
-    public: &[u8],
+    key: &KeyId,
     method: &str,
     msg_sha256: &[u8; 32],
     sig: &[u8],
@@ -62,8 +57,7 @@ pub(super) fn entry_digested(
     ctx.update(DOMAIN);
     // Every variable-length part is preceded by its length, so no two inputs run together.
     for part in [
-        keytype.as_str().as_bytes(),
-        public,
+        key.as_str().as_bytes(),
         method.as_bytes(),
         msg_sha256.as_slice(),
         sig,

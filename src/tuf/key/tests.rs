@@ -286,6 +286,21 @@ fn a_signers_own_record_is_bound_to_key_and_bytes() {
     assert!(other.verify("eddsa", b"signed here", &recorded).is_err());
     assert!(public.verify("eddsa", b"signed herE", &recorded).is_err());
     assert!(public.verify("eddsa", b"signed here", &[8u8; 64]).is_err());
+    // A caller that holds the message's digest meets the same record, and only with it.
+    let sha256 = |m: &[u8]| {
+        let mut out = [0; 32];
+        out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, m).as_ref());
+        out
+    };
+    public
+        .verify_digested("EdDSA", b"signed here", &sha256(b"signed here"), &recorded)
+        .expect("the record answers a digested check");
+    assert!(public
+        .verify_digested("eddsa", b"signed herE", &sha256(b"signed herE"), &recorded)
+        .is_err());
+    assert!(other
+        .verify_digested("eddsa", b"signed here", &sha256(b"signed here"), &recorded)
+        .is_err());
 }
 
 /// A message over the memo's limit is checked every time, and still verifies.
@@ -294,7 +309,13 @@ fn large_messages_are_checked_without_the_memo() {
     let key = TestKey::ed25519();
     let public = key.public();
     let msg = vec![b'x'; memo::MAX_MESSAGE + 1];
-    assert!(memo::entry(KeyType::Ed25519, &[1; 32], "eddsa", &msg, b"sig").is_none());
+    assert!(memo::entry(
+        &KeyId::parse(&"a".repeat(64)).expect("id"),
+        "eddsa",
+        &msg,
+        b"sig"
+    )
+    .is_none());
     let sig = key.sign(&msg);
     public.verify("eddsa", &msg, &sig).expect("verifies");
     let mut other = msg;
