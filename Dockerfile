@@ -37,6 +37,7 @@ WORKDIR /src
 # other member (the benchmark harness) is only a manifest and a stub here: cargo reads every
 # member's manifest, and the image builds the server alone.
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo ./.cargo
 COPY bench/Cargo.toml ./bench/
 RUN mkdir src bench/src && echo 'fn main() {}' > src/main.rs && : > src/lib.rs \
     && echo 'fn main() {}' > bench/src/main.rs \

@@ -715,6 +715,23 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    /// The bundled SQLite is built with the options `.cargo/config.toml` sets (a build that
+    /// loses them still works, only slower, so nothing else would tell).
+    #[test]
+    fn sqlite_is_built_without_allocation_counting() {
+        let conn = Connection::open_in_memory().expect("open");
+        let mut statement = conn.prepare("PRAGMA compile_options").expect("pragma");
+        let options: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     #[test]
     fn urls_name_a_file() {
         assert_eq!(
