@@ -7,15 +7,22 @@
 //! then kept.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
 use super::{connect, BUSY_TIMEOUT};
 use crate::storage::{Result, StorageError};
+
+/// A read on the calling thread that takes longer than this most likely waited for the disk
+/// (a page the kernel did not have cached): the async thread it ran on served nobody meanwhile.
+const QUICK_LIMIT: Duration = Duration::from_millis(5);
+/// After such a read, quick reads go to the blocking pool for this long, so a cold database
+/// file stalls an async thread at most once a second rather than on every read.
+const COOL_DOWN: Duration = Duration::from_secs(1);
 
 /// The read connections of one store.
 #[derive(Debug)]
@@ -24,6 +31,10 @@ pub(super) struct Readers {
     idle: Arc<Mutex<Vec<Connection>>>,
     permits: Semaphore,
     open: Arc<AtomicU32>,
+    /// When the readers were made: [`Readers::pooled_until`] counts from it.
+    born: Instant,
+    /// Nanoseconds after `born` until which quick reads are not run on the calling thread.
+    pooled_until: AtomicU64,
 }
 
 impl Readers {
@@ -34,7 +45,14 @@ impl Readers {
             idle: Arc::new(Mutex::new(Vec::new())),
             permits: Semaphore::new(max.max(1) as usize),
             open: Arc::new(AtomicU32::new(0)),
+            born: Instant::now(),
+            pooled_until: AtomicU64::new(0),
         }
+    }
+
+    /// Nanoseconds since `born`.
+    fn now(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Runs `read` with a connection of its own on the blocking pool.
@@ -75,11 +93,16 @@ impl Readers {
     /// microseconds of work): on a loaded server the blocking pool's two thread hand-offs cost
     /// more than the read itself. The read gives up at once rather than wait on a lock (a WAL
     /// reader rarely meets one) and is then run again on the blocking pool, which may wait.
+    /// A read that took longer than [`QUICK_LIMIT`] sends the quick reads of the next
+    /// [`COOL_DOWN`] to the blocking pool.
     pub(super) async fn run_quick<T, F>(&self, read: F) -> Result<T>
     where
         T: Send + 'static,
         F: Fn(&Connection) -> Result<T> + Clone + Send + 'static,
     {
+        if self.now() < self.pooled_until.load(Ordering::Relaxed) {
+            return self.run(read).await;
+        }
         let Ok(_permit) = self.permits.try_acquire() else {
             return self.run(read).await;
         };
@@ -89,7 +112,12 @@ impl Readers {
         };
         let result = match conn.busy_timeout(Duration::ZERO) {
             Ok(()) => {
+                let started = Instant::now();
                 let result = read(&conn);
+                if started.elapsed() > QUICK_LIMIT {
+                    let until = self.now().saturating_add(COOL_DOWN.as_nanos() as u64);
+                    self.pooled_until.store(until, Ordering::Relaxed);
+                }
                 conn.busy_timeout(BUSY_TIMEOUT)
                     .map_err(StorageError::from)
                     .and(result)
@@ -164,5 +192,48 @@ mod tests {
         // The connection the quick read used is back, with its usual patience.
         assert_eq!(readers.state(), (1, 1));
         assert_eq!(readers.run_quick(count).await.expect("quick read"), 2);
+    }
+
+    /// A quick read runs on the calling thread until one is slow (as a read that waits for
+    /// the disk is); the quick reads after it run on the blocking pool for a while.
+    #[tokio::test(flavor = "current_thread")]
+    async fn after_a_slow_quick_read_the_next_ones_leave_the_thread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("r.db");
+        connect(&path)
+            .expect("open")
+            .execute_batch("CREATE TABLE t (x INTEGER);")
+            .expect("setup");
+        let readers = Readers::new(path, 2);
+        readers.run(count).await.expect("open a connection");
+        let here = std::thread::current().id();
+        let thread_of = |slow: bool| {
+            move |conn: &Connection| {
+                if slow {
+                    std::thread::sleep(QUICK_LIMIT * 2);
+                }
+                count(conn)?;
+                Ok(std::thread::current().id())
+            }
+        };
+        assert_eq!(
+            readers.run_quick(thread_of(false)).await.expect("read"),
+            here
+        );
+        assert_eq!(
+            readers.run_quick(thread_of(true)).await.expect("read"),
+            here
+        );
+        assert_ne!(
+            readers.run_quick(thread_of(false)).await.expect("read"),
+            here,
+            "cooling down"
+        );
+        // Once the cool-down is over, quick reads come back.
+        readers.pooled_until.store(0, Ordering::Relaxed);
+        assert_eq!(
+            readers.run_quick(thread_of(false)).await.expect("read"),
+            here
+        );
     }
 }
