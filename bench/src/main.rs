@@ -45,7 +45,7 @@ struct Args {
     )]
     sections: Vec<String>,
     /// Repositories (and tags) of the verify section's per-request miss rows: more make their
-    /// p99 steadier and leave a profiler time to attach (default 2,000; 50 with --quick).
+    /// p99 steadier and leave a profiler time to attach (default 6,000; 50 with --quick).
     #[arg(long)]
     verify_repositories: Option<usize>,
 }
@@ -284,7 +284,7 @@ async fn main() -> anyhow::Result<()> {
             flood: resources::FLOOD,
             flood_samples: 50,
             verify: verify::Plan {
-                repositories: args.verify_repositories.unwrap_or(2_000),
+                repositories: args.verify_repositories.unwrap_or(6_000),
                 seconds: args.duration,
                 runs: 10,
             },
