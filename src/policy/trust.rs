@@ -9,6 +9,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::tuf::cert::{self, ExpiryCheck};
+use crate::tuf::digest::{sha256, sha512};
 use crate::tuf::key::{KeyId, PublicKey};
 use crate::tuf::metadata::{
     self, Expires, FileMeta, RoleType, Root, Signed, Snapshot, Targets, Timestamp,
@@ -305,13 +306,6 @@ fn parse_role<T: RoleType + serde::de::DeserializeOwned>(
     metadata::parse(bytes).map_err(|e| refuse(format!("{role}: {e}")))
 }
 
-/// The SHA-256 of `bytes`.
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let mut out = [0; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
-    out
-}
-
 /// A file's bytes and their digests, each worked out at most once however many checks ask for
 /// it (which parse is the file's, what the parent lists), and taken from the file's parse when
 /// that keeps them (see [`Held::with_parse`]).
@@ -359,11 +353,7 @@ impl<'a> Held<'a> {
     }
 
     fn sha512(&self) -> [u8; 64] {
-        *self.sha512.get_or_init(|| {
-            let mut out = [0; 64];
-            out.copy_from_slice(ring::digest::digest(&ring::digest::SHA512, self.bytes).as_ref());
-            out
-        })
+        *self.sha512.get_or_init(|| sha512(self.bytes))
     }
 }
 

@@ -143,7 +143,7 @@ impl<T> Signed<T> {
     /// The SHA-256 of [`Signed::canonical_signed`].
     pub fn canonical_sha256(&self) -> &[u8; 32] {
         self.canonical_sha256
-            .get_or_init(|| digest_array(&ring::digest::SHA256, &self.canonical))
+            .get_or_init(|| crate::tuf::digest::sha256(&self.canonical))
     }
 
     /// The SHA-512 of `bytes` when they are the bytes this was parsed from, as `bytes_sha256`
@@ -156,19 +156,9 @@ impl<T> Signed<T> {
         Some(
             *self
                 .source_sha512
-                .get_or_init(|| digest_array(&ring::digest::SHA512, bytes)),
+                .get_or_init(|| crate::tuf::digest::sha512(bytes)),
         )
     }
-}
-
-/// The digest of `bytes` as an array of its size.
-fn digest_array<const N: usize>(
-    algorithm: &'static ring::digest::Algorithm,
-    bytes: &[u8],
-) -> [u8; N] {
-    let mut out = [0; N];
-    out.copy_from_slice(ring::digest::digest(algorithm, bytes).as_ref());
-    out
 }
 
 /// The envelope as serde reads it.
@@ -207,7 +197,7 @@ pub fn parse<T: RoleType + DeserializeOwned>(bytes: &[u8]) -> Result<Signed<T>, 
         signed: envelope.signed,
         signatures: envelope.signatures.unwrap_or_default(),
         canonical,
-        source: digest_array(&ring::digest::SHA256, bytes),
+        source: crate::tuf::digest::sha256(bytes),
         canonical_sha256: OnceLock::new(),
         source_sha512: OnceLock::new(),
     })

@@ -5,6 +5,7 @@
 
 pub mod cert;
 pub mod cjson;
+pub mod digest;
 pub mod error;
 pub mod key;
 pub mod metadata;

@@ -18,7 +18,7 @@
 
 use std::sync::OnceLock;
 
-use ring::digest::{digest, Context, SHA256};
+use ring::digest::{Context, SHA256};
 
 use super::KeyId;
 
@@ -41,9 +41,12 @@ pub(super) fn entry(key: &KeyId, method: &str, msg: &[u8], sig: &[u8]) -> Option
     if msg.len() > MAX_MESSAGE {
         return None;
     }
-    let mut msg_sha256 = [0; 32];
-    msg_sha256.copy_from_slice(digest(&SHA256, msg).as_ref());
-    Some(entry_digested(key, method, &msg_sha256, sig))
+    Some(entry_digested(
+        key,
+        method,
+        &crate::tuf::digest::sha256(msg),
+        sig,
+    ))
 }
 
 /// The entry for one check of a message whose SHA-256 is `msg_sha256`.

@@ -10,11 +10,11 @@ use std::fmt;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use ring::digest::{digest, SHA256, SHA512};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::tuf::cjson::{Number, Value};
+use crate::tuf::digest::{sha256, sha512};
 use crate::tuf::error::{excerpt, Error};
 
 /// `{"hashes":{"sha256":…,"sha512":…},"length":n,"custom":…}`.
@@ -136,8 +136,8 @@ impl FileMeta {
     /// The meta the server lists for bytes it stores: sha256, sha512 and the length.
     pub fn of(bytes: &[u8]) -> FileMeta {
         let mut hashes = Hashes::default();
-        hashes.insert("sha256", digest(&SHA256, bytes).as_ref());
-        hashes.insert("sha512", digest(&SHA512, bytes).as_ref());
+        hashes.insert("sha256", &sha256(bytes));
+        hashes.insert("sha512", &sha512(bytes));
         FileMeta {
             hashes,
             length: byte_length(bytes.len()),
@@ -148,12 +148,7 @@ impl FileMeta {
     /// the wrong size never matches), at least one of them must be listed, and with
     /// `check_length` the length must match too (the reference skips it; docs/protocol.md §10.3.2).
     pub fn check(&self, bytes: &[u8], check_length: bool) -> Result<(), Error> {
-        let sha256 = || {
-            let mut out = [0; 32];
-            out.copy_from_slice(digest(&SHA256, bytes).as_ref());
-            out
-        };
-        self.check_digested(bytes, sha256, check_length)
+        self.check_digested(bytes, || sha256(bytes), check_length)
     }
 
     /// [`FileMeta::check`], with the SHA-256 of `bytes` from `sha256` (asked for only when
@@ -164,12 +159,7 @@ impl FileMeta {
         sha256: impl FnOnce() -> [u8; 32],
         check_length: bool,
     ) -> Result<(), Error> {
-        let sha512 = || {
-            let mut out = [0; 64];
-            out.copy_from_slice(digest(&SHA512, bytes).as_ref());
-            out
-        };
-        self.check_by_digests(bytes.len(), sha256, sha512, check_length)
+        self.check_by_digests(bytes.len(), sha256, || sha512(bytes), check_length)
     }
 
     /// [`FileMeta::check`] of a file known by its length and digests, each asked for only when
