@@ -210,20 +210,6 @@ pub enum StorageError {
     Unsupported(String),
 }
 
-impl StorageError {
-    /// Whether the embedded database gave up on a lock another connection held (only a read
-    /// that does not wait, see the SQLite store's quick reads, sees this).
-    pub(crate) fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            StorageError::Sqlite(e) if matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            )
-        )
-    }
-}
-
 /// Result alias for storage calls.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 

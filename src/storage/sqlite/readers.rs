@@ -130,7 +130,7 @@ impl Readers {
             .push(conn);
         drop(_permit);
         match result {
-            Err(e) if e.is_busy() => self.run(read).await,
+            Err(e) if gave_up_on_a_lock(&e) => self.run(read).await,
             other => other,
         }
     }
@@ -140,6 +140,18 @@ impl Readers {
         let idle = self.idle.lock().map(|i| i.len()).unwrap_or(0);
         (self.open.load(Ordering::Relaxed), idle)
     }
+}
+
+/// Whether SQLite gave up on a lock another connection held (only a read that does not wait,
+/// a quick read, sees this).
+fn gave_up_on_a_lock(e: &StorageError) -> bool {
+    matches!(
+        e,
+        StorageError::Sqlite(e) if matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    )
 }
 
 #[cfg(test)]

@@ -287,11 +287,7 @@ fn a_signers_own_record_is_bound_to_key_and_bytes() {
     assert!(public.verify("eddsa", b"signed herE", &recorded).is_err());
     assert!(public.verify("eddsa", b"signed here", &[8u8; 64]).is_err());
     // A caller that holds the message's digest meets the same record, and only with it.
-    let sha256 = |m: &[u8]| {
-        let mut out = [0; 32];
-        out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, m).as_ref());
-        out
-    };
+    let sha256 = crate::tuf::digest::sha256;
     public
         .verify_digested("EdDSA", b"signed here", &sha256(b"signed here"), &recorded)
         .expect("the record answers a digested check");
