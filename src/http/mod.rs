@@ -129,7 +129,11 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
 }
 
 /// The caller's `X-Request-Id` when it is a plain token (a proxy's, to correlate logs), else a
-/// new random one.
+/// new one.
+///
+/// A new ID is a process-wide count from a random start, so IDs never repeat within a process
+/// and rarely across replicas, without a `getrandom` system call on every request (which was
+/// one of the few per request). An ID correlates log lines; it is not a secret.
 fn request_id(headers: &axum::http::HeaderMap) -> String {
     let given = headers
         .get("x-request-id")
@@ -143,8 +147,14 @@ fn request_id(headers: &axum::http::HeaderMap) -> String {
     match given {
         Some(id) => id.to_owned(),
         None => {
-            use rand_core::RngCore as _;
-            format!("{:016x}", rand_core::OsRng.next_u64())
+            static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+            static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let start = *START.get_or_init(|| {
+                use rand_core::RngCore as _;
+                rand_core::OsRng.next_u64()
+            });
+            let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("{:016x}", start.wrapping_add(n))
         }
     }
 }
