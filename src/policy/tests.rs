@@ -270,7 +270,7 @@ fn root_rotations_are_followed_from_a_pinned_or_remembered_root() {
     // Root 2 is not the one the snapshot lists: refused, but only for that reason.
     assert!(seen2.is_none());
     let seen = Seen {
-        root: Some(fixtures::read("rotations", 2, "root")),
+        root: Some(fixtures::read("rotations", 2, "root").into()),
         ..Seen::default()
     };
     let later = TrustData {
@@ -298,7 +298,7 @@ fn root_rotations_are_followed_from_a_pinned_or_remembered_root() {
     assert_denied(&v, "missing");
     // A root older than the remembered one: a rollback.
     let remembered_new = Seen {
-        root: Some(fixtures::read("rotations", 4, "root")),
+        root: Some(fixtures::read("rotations", 4, "root").into()),
         ..Seen::default()
     };
     let older = TrustData {

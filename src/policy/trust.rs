@@ -57,9 +57,10 @@ pub struct Parsed {
 /// anchor for trust on first use and for rotations) and the highest version seen of each role.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Seen {
-    /// The bytes of the last trusted root, base64 in the persisted form.
+    /// The bytes of the last trusted root, base64 in the persisted form. Shared with the
+    /// parse they came from, not copied: a verifier remembers one per repository.
     #[serde(default, with = "b64_opt")]
-    pub root: Option<Vec<u8>>,
+    pub root: Option<Bytes>,
     /// Role name → the highest version trusted so far.
     #[serde(default)]
     pub versions: BTreeMap<String, u64>,
@@ -575,7 +576,7 @@ fn verify_roots(
     signers.dedup();
     signers.truncate(MAX_REMEMBERED_SIGNERS);
     next.root_signers = signers;
-    next.root = Some(newest_bytes.to_vec());
+    next.root = Some(newest_bytes.clone());
     next.versions.insert("root".into(), newest.signed.version);
     Ok((Content(newest), newest_bytes))
 }
@@ -814,18 +815,24 @@ impl TrustedRole {
 mod b64_opt {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;
+    use bytes::Bytes;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(v: &Option<Bytes>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(bytes) => s.serialize_some(&STANDARD.encode(bytes)),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Bytes>, D::Error> {
         Option::<String>::deserialize(d)?
-            .map(|s| STANDARD.decode(s).map_err(serde::de::Error::custom))
+            .map(|s| {
+                STANDARD
+                    .decode(s)
+                    .map(Bytes::from)
+                    .map_err(serde::de::Error::custom)
+            })
             .transpose()
     }
 }

@@ -222,7 +222,7 @@ impl Remote {
         // the root, not which keys were trusted to sign it.
         let seen = Seen {
             root: if request.root_keys.is_empty() {
-                request.root_anchor.clone()
+                request.root_anchor.clone().map(Bytes::from)
             } else {
                 None
             },

@@ -151,7 +151,7 @@ impl Reader<'_> {
                 .sha256()
                 .is_some_and(|d| digest(&SHA256, remembered).as_ref() == d);
             if same && meta.check(remembered, true).is_ok() {
-                return Ok(vec![Bytes::from(remembered.clone())]);
+                return Ok(vec![remembered.clone()]);
             }
         }
         let newest = self

@@ -97,7 +97,7 @@ fn the_parsed_path_gives_the_verdict_of_the_bytes_path() {
     // A rotation walked from a remembered root, with the remembered root among the given.
     let data = trust_data("rotations");
     let seen = Seen {
-        root: Some(fixtures::read("rotations", 2, "root")),
+        root: Some(fixtures::read("rotations", 2, "root").into()),
         ..Seen::default()
     };
     let later = TrustData {

@@ -18,7 +18,7 @@ fn data(tag: &str) -> TrustData {
 
 fn seen(root: &[u8], version: u64) -> Seen {
     Seen {
-        root: Some(root.to_vec()),
+        root: Some(bytes::Bytes::copy_from_slice(root)),
         versions: BTreeMap::from([("targets".to_owned(), version)]),
         root_signers: vec!["abc".to_owned()],
     }
