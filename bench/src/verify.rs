@@ -73,7 +73,7 @@ pub async fn run(
     )
     .await
     .context("starting notarium with --policy")?;
-    let result = served_rows(plan, dir, &served, &mut rows).await;
+    let result = served_rows(plan, dir, tls, &served, &mut rows).await;
     served.stop().await;
     result?;
 
@@ -108,6 +108,7 @@ pub async fn run(
 async fn served_rows(
     plan: &Plan,
     dir: &Path,
+    tls: &Tls,
     served: &Server,
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
@@ -155,20 +156,22 @@ async fn served_rows(
     let work = prepare_new(client, &format!("{PREFIX}/miss"), n, 1).await?;
     let images: Vec<String> = work.iter().map(|(gun, _)| format!("{gun}:{TAG}")).collect();
     run_publishes(client, work, MISS_IN_FLIGHT).await?;
-    // Open the connections first (on the cached image), so no request below pays a handshake.
-    let opened: Vec<anyhow::Result<Duration>> = stream::iter(0..MISS_IN_FLIGHT)
-        .map(|_| verify_once(client, &warm_image))
-        .buffer_unordered(MISS_IN_FLIGHT)
-        .collect()
-        .await;
-    opened.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
     let label = format!(
         "POST /v1/verify, a cache miss per request ({n} repositories, each once), \
          {MISS_IN_FLIGHT} in flight"
     );
     eprintln!("  POST /v1/verify, a cache miss per request: timing {n} verifications…");
-    let asks = images.iter().map(|image| verify_once(client, image));
-    timed_rows(rows, &label, served, asks).await?;
+    let ca = std::fs::read(&tls.ca)?;
+    let asks = images
+        .iter()
+        .map(|image| {
+            image
+                .rsplit_once(':')
+                .map(|(g, t)| (g.to_owned(), t.to_owned()))
+        })
+        .collect::<Option<Vec<_>>>()
+        .context("an image with a tag")?;
+    timed_rows(rows, &label, served, &ca, &warm_image, asks).await?;
 
     // A decision-cache miss on a repository state already verified: every request asks for
     // another tag of one repository, so the verified state is reused and only the rule is
@@ -184,40 +187,72 @@ async fn served_rows(
         "POST /v1/verify, a decision-cache miss per request on a verified repository state \
          ({tags} tags, each once), {MISS_IN_FLIGHT} in flight"
     );
-    let asks = names.iter().map(|tag| verify_tag(client, &gun, tag));
-    timed_rows(rows, &label, served, asks).await?;
+    let asks = names.into_iter().map(|tag| (gun.clone(), tag)).collect();
+    timed_rows(rows, &label, served, &ca, &warm_image, asks).await?;
     Ok(())
 }
 
-/// Runs `asks` with [`MISS_IN_FLIGHT`] at once and adds their rate, p50 and p99 as rows, and
-/// the CPU time `served` spent per request. Latency on a shared machine moves with whatever
-/// else runs; the server's own CPU time per verification moves far less, so it is the row to
-/// compare two builds by.
-async fn timed_rows<F>(
+/// Asks for every `(gun, tag)` of `asks` with [`MISS_IN_FLIGHT`] at once and adds their rate,
+/// p50 and p99 as rows, and the CPU time `served` and the load generator spent per request.
+/// Latency on a shared machine moves with whatever else runs; the server's own CPU time per
+/// verification moves far less, so it is the row to compare two builds by.
+///
+/// The requests are sent from one thread of their own, on a single-threaded runtime with its
+/// own connections (opened beforehand with `warm_image`, a cached answer): the load generator
+/// shares the machine's cores with the server, and on several threads it spent a third more
+/// CPU per request, most of it waking its own threads.
+async fn timed_rows(
     rows: &mut Vec<Row>,
     label: &str,
     served: &Server,
-    asks: impl Iterator<Item = F>,
-) -> anyhow::Result<()>
-where
-    F: std::future::Future<Output = anyhow::Result<Duration>>,
-{
+    ca: &[u8],
+    warm_image: &str,
+    asks: Vec<(String, String)>,
+) -> anyhow::Result<()> {
     let pid = served.child.id();
-    let own = std::process::id();
-    let cpu_before = pid.and_then(cpu_seconds);
-    let own_before = cpu_seconds(own);
-    let start = Instant::now();
-    let results: Vec<anyhow::Result<Duration>> = stream::iter(asks)
-        .buffer_unordered(MISS_IN_FLIGHT)
-        .collect()
-        .await;
-    let elapsed = start.elapsed().as_secs_f64();
-    let cpu = cpu_before.zip(pid.and_then(cpu_seconds));
-    let own_cpu = own_before.zip(cpu_seconds(own));
-    let latencies = sorted(results.into_iter().collect::<anyhow::Result<Vec<_>>>()?);
+    let base = served.client.base.clone();
+    let (ca, warm_image) = (ca.to_vec(), warm_image.to_owned());
+    let timed = tokio::task::spawn_blocking(move || -> anyhow::Result<Timed> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let client = Client::new(&base, &ca)?;
+            // Open the connections first, so no timed request pays a handshake.
+            let opened: Vec<anyhow::Result<Duration>> = stream::iter(0..MISS_IN_FLIGHT)
+                .map(|_| verify_once(&client, &warm_image))
+                .buffer_unordered(MISS_IN_FLIGHT)
+                .collect()
+                .await;
+            opened.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+            let own = std::process::id();
+            let cpu_before = pid.and_then(cpu_seconds);
+            let own_before = cpu_seconds(own);
+            let start = Instant::now();
+            let results: Vec<anyhow::Result<Duration>> = stream::iter(&asks)
+                .map(|(gun, tag)| verify_tag(&client, gun, tag))
+                .buffer_unordered(MISS_IN_FLIGHT)
+                .collect()
+                .await;
+            let elapsed = start.elapsed().as_secs_f64();
+            Ok(Timed {
+                latencies: sorted(results.into_iter().collect::<anyhow::Result<Vec<_>>>()?),
+                elapsed,
+                server_cpu: cpu_before.zip(pid.and_then(cpu_seconds)),
+                own_cpu: own_before.zip(cpu_seconds(own)),
+            })
+        })
+    })
+    .await??;
+    let Timed {
+        latencies,
+        elapsed,
+        server_cpu,
+        own_cpu,
+    } = timed;
     // The load generator shares the machine's cores with the server: what it spends is time
     // the server waits for a core, so it is shown beside the server's.
-    for (whose, cpu) in [("server", cpu), ("load generator", own_cpu)] {
+    for (whose, cpu) in [("server", server_cpu), ("load generator", own_cpu)] {
         if let Some((before, after)) = cpu {
             rows.push(row(
                 format!("{label}, {whose} CPU per verification"),
@@ -242,6 +277,15 @@ where
         ));
     }
     Ok(())
+}
+
+/// What [`timed_rows`] measured: sorted latencies, seconds in all, and the CPU seconds of the
+/// server and of this process before and after.
+struct Timed {
+    latencies: Vec<Duration>,
+    elapsed: f64,
+    server_cpu: Option<(f64, f64)>,
+    own_cpu: Option<(f64, f64)>,
 }
 
 /// One `POST /v1/verify` of `gun:tag`, which must come back allowed with the digest the bench
