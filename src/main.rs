@@ -4,7 +4,8 @@ use clap::Parser as _;
 
 /// jemalloc, with its background thread, gives freed memory back to the system within seconds,
 /// where glibc's allocator keeps what each thread's arena once held (docs/decisions.md, "The
-/// allocator"). The library does not choose an allocator; only this binary does.
+/// allocator"). The library does not choose an allocator; only this binary does. jemalloc is
+/// built unprefixed, so SQLite's C code allocates from it too.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
