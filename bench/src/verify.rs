@@ -154,7 +154,10 @@ async fn served_rows(
     let n = plan.repositories;
     eprintln!("  POST /v1/verify, a cache miss per request: publishing {n} repositories…");
     let work = prepare_new(client, &format!("{PREFIX}/miss"), n, 1).await?;
-    let images: Vec<String> = work.iter().map(|(gun, _)| format!("{gun}:{TAG}")).collect();
+    let asks: Vec<(String, String)> = work
+        .iter()
+        .map(|(gun, _)| (gun.clone(), TAG.to_owned()))
+        .collect();
     run_publishes(client, work, MISS_IN_FLIGHT).await?;
     let label = format!(
         "POST /v1/verify, a cache miss per request ({n} repositories, each once), \
@@ -162,15 +165,6 @@ async fn served_rows(
     );
     eprintln!("  POST /v1/verify, a cache miss per request: timing {n} verifications…");
     let ca = std::fs::read(&tls.ca)?;
-    let asks = images
-        .iter()
-        .map(|image| {
-            image
-                .rsplit_once(':')
-                .map(|(g, t)| (g.to_owned(), t.to_owned()))
-        })
-        .collect::<Option<Vec<_>>>()
-        .context("an image with a tag")?;
     timed_rows(rows, &label, served, &ca, &warm_image, asks).await?;
 
     // A decision-cache miss on a repository state already verified: every request asks for
