@@ -262,6 +262,13 @@ async fn timed_rows(
         true,
         vec![("notarium", latencies.len() as f64 / elapsed)],
     ));
+    if std::env::var_os("BENCH_PCTS").is_some() {
+        let ps: Vec<String> = [0.5, 0.75, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0]
+            .iter()
+            .map(|p| format!("{p}:{:.2}", pct(&latencies, *p)))
+            .collect();
+        eprintln!("PCTS {label}: {}", ps.join(" "));
+    }
     for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
         rows.push(row(
             format!("{label}, {name}"),
