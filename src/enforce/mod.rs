@@ -78,23 +78,45 @@ impl Outcome {
 
     /// The result as `POST /v1/verify` and `notarium verify --output json` give it.
     pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.report()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The result in the form [`Outcome::to_json`] gives, borrowed, to serialize directly (an
+    /// answer of many results is written without building a JSON tree first).
+    pub fn report(&self) -> Report<'_> {
         let v = &self.verdict;
-        serde_json::json!({
-            "image": self.image,
-            "allowed": self.admitted(),
-            "verified": v.allowed,
-            "mode": match v.mode {
+        Report {
+            allowed: self.admitted(),
+            digest: v.digest.map(|d| d.to_string()),
+            expires: v
+                .expires
+                .map(|e| e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            image: &self.image,
+            mode: match v.mode {
                 policy::Mode::Enforce => "enforce",
                 policy::Mode::Warn => "warn",
                 policy::Mode::Allow => "allow",
             },
-            "digest": v.digest.map(|d| d.to_string()),
-            "pinned": v.pinned,
-            "signers": v.signers,
-            "expires": v.expires.map(|e| e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            "reasons": v.reasons,
-        })
+            pinned: v.pinned.as_deref(),
+            reasons: &v.reasons,
+            signers: &v.signers,
+            verified: v.allowed,
+        }
     }
+}
+
+/// One result of `POST /v1/verify`, fields in the order the answer has always given them.
+#[derive(Debug, serde::Serialize)]
+pub struct Report<'a> {
+    allowed: bool,
+    digest: Option<String>,
+    expires: Option<String>,
+    image: &'a str,
+    mode: &'static str,
+    pinned: Option<&'a str>,
+    reasons: &'a [String],
+    signers: &'a [policy::SignedBy],
+    verified: bool,
 }
 
 /// Where one rule's trust data comes from.

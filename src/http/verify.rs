@@ -45,8 +45,14 @@ pub(super) async fn verify(state: &AppState, request: Request) -> Result<Respons
         ))));
     }
     let outcomes = enforcer.check_all(&asked.images).await;
-    let results: Vec<serde_json::Value> = outcomes.iter().map(|o| o.to_json()).collect();
-    let body = serde_json::json!({ "results": results }).to_string();
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        results: Vec<crate::enforce::Report<'a>>,
+    }
+    let answer = Answer {
+        results: outcomes.iter().map(|o| o.report()).collect(),
+    };
+    let body = serde_json::to_vec(&answer).map_err(|e| ApiError::Unknown(Box::new(e)))?;
     let mut response = (StatusCode::OK, Body::from(body)).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
