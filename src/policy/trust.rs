@@ -330,6 +330,9 @@ impl<'a> Held<'a> {
     fn with_parse<T>(bytes: &'a [u8], parse: Option<&Arc<Signed<T>>>) -> Held<'a> {
         let held = Held::new(bytes);
         if let Some(parse) = parse {
+            if parse.is_parse_of(bytes) {
+                let _ = held.sha256.set(*parse.source_sha256());
+            }
             let digest = held.sha256();
             if let Some(sha512) = parse.source_sha512(bytes, &digest) {
                 let _ = held.sha512.set(sha512);
@@ -358,15 +361,23 @@ impl<'a> Held<'a> {
     }
 }
 
-/// Of `offered`, the parse of exactly `file`, if there is one.
+/// Of `offered`, the parse of exactly `file`, if there is one: told by identity when a parse
+/// holds the very bytes of `file` (see [`Signed::is_parse_of`]), else by digest.
 fn parse_of<'a, T: 'a>(
     file: &Held<'_>,
     offered: impl IntoIterator<Item = &'a Arc<Signed<T>>>,
 ) -> Option<Arc<Signed<T>>> {
-    let mut offered = offered.into_iter().peekable();
-    offered.peek()?;
+    let offered: Vec<&Arc<Signed<T>>> = offered.into_iter().collect();
+    if let Some(same) = offered.iter().find(|parsed| parsed.is_parse_of(file.bytes)) {
+        let _ = file.sha256.set(*same.source_sha256());
+        return Some(Arc::clone(same));
+    }
+    if offered.is_empty() {
+        return None;
+    }
     let digest = file.sha256();
     offered
+        .into_iter()
         .find(|parsed| *parsed.source_sha256() == digest)
         .cloned()
 }
@@ -595,41 +606,35 @@ fn parse_or_take_root(
     }
 }
 
-/// The root keys of `root` that may sign for `gun`: certificates for the GUN, their validity
-/// checked at `now` or not.
-fn usable_root_keys(
-    root: &Root,
-    gun: &str,
-    now: DateTime<Utc>,
-    expiry: ExpiryCheck,
-) -> BTreeMap<KeyId, PublicKey> {
+/// The IDs of the root keys of `root` that may sign for `gun` (certificates for the GUN, their
+/// validity checked at `now` or not), in the order the root role lists them: what
+/// [`valid_signers`] counts, with `root.keys` to look them up in (nothing is copied).
+fn usable_root_keys(root: &Root, gun: &str, now: DateTime<Utc>, expiry: ExpiryCheck) -> Vec<KeyId> {
     let listed = root.role("root").map_or(&[][..], |r| r.keyids.as_slice());
-    root.keys
+    listed
         .iter()
-        .filter(|(id, key)| {
-            listed.contains(id) && cert::usable_root_key(key, gun, now, expiry).is_ok()
+        .filter(|id| {
+            root.keys
+                .get(id)
+                .is_some_and(|key| cert::usable_root_key(key, gun, now, expiry).is_ok())
         })
-        .map(|(id, key)| (id.clone(), key.clone()))
+        .cloned()
         .collect()
 }
 
 /// `root` is signed to its own threshold by its own usable keys; answers the canonical IDs of
 /// the keys that signed.
 fn self_signed(root: &Signed<Root>, gun: &str, now: DateTime<Utc>) -> Result<Vec<String>, Refusal> {
-    let keys = usable_root_keys(&root.signed, gun, now, ExpiryCheck::Enforce);
-    if keys.is_empty() {
+    let usable = usable_root_keys(&root.signed, gun, now, ExpiryCheck::Enforce);
+    if usable.is_empty() {
         return Err(refuse(format!(
             "no valid root certificate for {gun} (expired, or issued for another name)"
         )));
     }
     let threshold = root.signed.role("root").map_or(1, |r| r.threshold);
-    let listed = root
-        .signed
-        .role("root")
-        .map_or(&[][..], |r| r.keyids.as_slice());
-    let ids =
-        valid_signers(root, "root", &keys, listed, threshold).map_err(|e| refuse(e.to_string()))?;
-    Ok(canonical_ids(&keys, &ids))
+    let ids = valid_signers(root, "root", &root.signed.keys, &usable, threshold)
+        .map_err(|e| refuse(e.to_string()))?;
+    Ok(canonical_ids(&root.signed.keys, &ids))
 }
 
 /// A rotation: `root` signed to the threshold of `before` (its certificates' expiry not
@@ -642,25 +647,20 @@ fn rotated(
 ) -> Result<Vec<String>, Refusal> {
     let version = root.signed.version;
     if let Some(before) = before {
-        let keys = usable_root_keys(before, gun, now, ExpiryCheck::Ignore);
+        let usable = usable_root_keys(before, gun, now, ExpiryCheck::Ignore);
         let threshold = before.role("root").map_or(1, |r| r.threshold);
-        let listed = before.role("root").map_or(&[][..], |r| r.keyids.as_slice());
-        valid_signers(root, "root", &keys, listed, threshold).map_err(|e| {
+        valid_signers(root, "root", &before.keys, &usable, threshold).map_err(|e| {
             refuse(format!(
                 "root version {version} is not signed by the keys of version {}: {e}",
                 before.version
             ))
         })?;
     }
-    let keys = usable_root_keys(&root.signed, gun, now, ExpiryCheck::Ignore);
+    let usable = usable_root_keys(&root.signed, gun, now, ExpiryCheck::Ignore);
     let threshold = root.signed.role("root").map_or(1, |r| r.threshold);
-    let listed = root
-        .signed
-        .role("root")
-        .map_or(&[][..], |r| r.keyids.as_slice());
-    let ids = valid_signers(root, "root", &keys, listed, threshold)
+    let ids = valid_signers(root, "root", &root.signed.keys, &usable, threshold)
         .map_err(|e| refuse(format!("root version {version}: {e}")))?;
-    Ok(canonical_ids(&keys, &ids))
+    Ok(canonical_ids(&root.signed.keys, &ids))
 }
 
 /// The canonical IDs (and the listed IDs) of the keys `ids` names.
@@ -682,18 +682,15 @@ fn signed_by_pin(
     root_trust: &RootTrust,
     now: DateTime<Utc>,
 ) -> Option<Vec<String>> {
-    let keys = usable_root_keys(&root.signed, gun, now, ExpiryCheck::Ignore);
+    let usable = usable_root_keys(&root.signed, gun, now, ExpiryCheck::Ignore);
     let threshold = root.signed.role("root").map_or(1, |r| r.threshold);
-    let listed = root
-        .signed
-        .role("root")
-        .map_or(&[][..], |r| r.keyids.as_slice());
-    let ids = valid_signers(root, "root", &keys, listed, threshold).ok()?;
+    let keys = &root.signed.keys;
+    let ids = valid_signers(root, "root", keys, &usable, threshold).ok()?;
     let pinned_signed = ids.iter().any(|id| {
         keys.get(id)
             .is_some_and(|key| key_is_pinned(id, key, root_trust))
     });
-    pinned_signed.then(|| canonical_ids(&keys, &ids))
+    pinned_signed.then(|| canonical_ids(keys, &ids))
 }
 
 /// Whether `key` (listed as `id`) is one `root_trust` pins: by its listed ID, its canonical ID

@@ -35,7 +35,7 @@ pub(crate) enum Parsed {
 }
 
 /// Converts between a typed [`Loaded`] and [`Parsed`].
-pub(crate) trait Keep: Sized {
+pub(crate) trait Keep: crate::tuf::metadata::RoleType + Sized {
     fn wrap(loaded: Loaded<Self>) -> Parsed;
     fn unwrap(parsed: &Parsed) -> Option<Loaded<Self>>;
 }

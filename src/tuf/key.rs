@@ -229,7 +229,12 @@ impl PublicKey {
     /// raw 32 bytes for Ed25519. Two entries with equal material are one signer, which lets a
     /// threshold count a key once even when it is listed under two IDs.
     pub fn verifying_material(&self) -> Result<Vec<u8>, Error> {
-        derived(&self.derived.material, || algorithms::material(self)).cloned()
+        self.material().map(<[u8]>::to_vec)
+    }
+
+    /// [`PublicKey::verifying_material`], borrowed from where it is kept.
+    pub(crate) fn material(&self) -> Result<&[u8], Error> {
+        derived(&self.derived.material, || algorithms::material(self)).map(Vec::as_slice)
     }
 
     /// The SubjectPublicKeyInfo DER of an ECDSA or RSA key (see [`algorithms::spki_der`]); for

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -33,14 +34,35 @@ use crate::tuf::key::KeyId;
 pub trait RoleType {
     /// `Root`, `Targets` (also for delegations), `Snapshot` or `Timestamp`.
     const TYPE: &'static str;
+
+    /// Works out now what every verification of this content asks its keys for (each key keeps
+    /// its answers): for a parse about to be kept, so that the verification of a
+    /// just-published image does not pay for them. Nothing for roles without keys.
+    fn warm(&self) {}
 }
 
 impl RoleType for Root {
     const TYPE: &'static str = "Root";
+
+    fn warm(&self) {
+        for key in self.keys.values() {
+            if key.keytype().is_x509() {
+                let _ = key.root_certs();
+            }
+            let _ = key.material();
+            let _ = key.canonical_id();
+        }
+    }
 }
 
 impl RoleType for Targets {
     const TYPE: &'static str = "Targets";
+
+    fn warm(&self) {
+        for key in self.delegations.keys.values() {
+            let _ = key.material();
+        }
+    }
 }
 
 impl RoleType for Snapshot {
@@ -110,6 +132,9 @@ pub struct Signed<T> {
     pub signatures: Vec<Signature>,
     canonical: Vec<u8>,
     source: [u8; 32],
+    /// The bytes parsed, when they were shared ([`parse_shared`]): immutable and kept alive
+    /// here, so a slice at the same address and of the same length is these bytes.
+    origin: Option<Bytes>,
     canonical_sha256: OnceLock<[u8; 32]>,
     source_sha512: OnceLock<[u8; 64]>,
 }
@@ -138,6 +163,15 @@ impl<T> Signed<T> {
     /// (a verifier given both uses the parse only then).
     pub fn source_sha256(&self) -> &[u8; 32] {
         &self.source
+    }
+
+    /// Whether `bytes` are the very bytes this was parsed from, told without hashing: only for
+    /// a parse made by [`parse_shared`], of `bytes` themselves (not a copy). A verifier given
+    /// a file and a parse that may be its asks this first and hashes only when it says no.
+    pub fn is_parse_of(&self, bytes: &[u8]) -> bool {
+        self.origin
+            .as_ref()
+            .is_some_and(|o| o.as_ptr() == bytes.as_ptr() && o.len() == bytes.len())
     }
 
     /// The SHA-256 of [`Signed::canonical_signed`].
@@ -198,9 +232,18 @@ pub fn parse<T: RoleType + DeserializeOwned>(bytes: &[u8]) -> Result<Signed<T>, 
         signatures: envelope.signatures.unwrap_or_default(),
         canonical,
         source: crate::tuf::digest::sha256(bytes),
+        origin: None,
         canonical_sha256: OnceLock::new(),
         source_sha512: OnceLock::new(),
     })
+}
+
+/// [`parse`] of shared bytes, which the parse keeps (a reference, not a copy) so that
+/// [`Signed::is_parse_of`] can tell them again without hashing.
+pub fn parse_shared<T: RoleType + DeserializeOwned>(bytes: &Bytes) -> Result<Signed<T>, Error> {
+    let mut signed = parse(bytes)?;
+    signed.origin = Some(bytes.clone());
+    Ok(signed)
 }
 
 /// The typed `signed` object of a file that passed [`parse`] when it was accepted, for a read

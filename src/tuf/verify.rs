@@ -61,7 +61,7 @@ pub fn valid_signers<T>(
         });
     }
     let mut tried: BTreeSet<&KeyId> = BTreeSet::new();
-    let mut valid_material: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let mut valid_material: BTreeSet<&[u8]> = BTreeSet::new();
     let mut counted = Vec::new();
     for sig in &signed.signatures {
         if !keyids.contains(&sig.keyid) {
@@ -91,7 +91,7 @@ pub fn valid_signers<T>(
         {
             continue;
         }
-        let Ok(material) = key.verifying_material() else {
+        let Ok(material) = key.material() else {
             continue;
         };
         if valid_material.insert(material) {

@@ -28,14 +28,15 @@ impl<T> Clone for Loaded<T> {
     }
 }
 
-impl<T> Loaded<T> {
+impl<T: RoleType> Loaded<T> {
     /// Works out now the digests every verification of this file asks its parse for (see
-    /// [`Signed`]): for a parse about to be kept, so the first verification after a publish
-    /// does not pay for them.
+    /// [`Signed`]), and what it asks of the keys the file lists ([`RoleType::warm`]): for a
+    /// parse about to be kept, so the first verification after a publish does not pay for them.
     pub fn warm_digests(&self) {
         self.signed.canonical_sha256();
         self.signed
             .source_sha512(&self.bytes, self.signed.source_sha256());
+        self.signed.signed.warm();
     }
 }
 
@@ -43,7 +44,7 @@ impl<T: RoleType + serde::de::DeserializeOwned> Loaded<T> {
     /// Parses stored `bytes` (which were validated when they were accepted).
     pub fn parse(bytes: Bytes) -> Result<Loaded<T>, Error> {
         Ok(Loaded {
-            signed: Arc::new(metadata::parse(&bytes)?),
+            signed: Arc::new(metadata::parse_shared(&bytes)?),
             bytes,
         })
     }

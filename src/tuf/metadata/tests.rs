@@ -534,3 +534,25 @@ fn a_given_digest_is_checked_like_a_computed_one() {
         })
     ));
 }
+
+/// A parse of shared bytes knows them again by identity, and nothing else: not a copy of the
+/// same bytes, not a part of them; a parse of a plain slice knows no bytes that way.
+#[test]
+fn a_shared_parse_knows_only_its_own_bytes() {
+    let bytes = bytes::Bytes::from(fixtures::read("plain", 2, "timestamp"));
+    let shared: Signed<Timestamp> = parse_shared(&bytes).expect("parses");
+    assert!(shared.is_parse_of(&bytes));
+    let again = bytes.clone();
+    drop(bytes);
+    assert!(shared.is_parse_of(&again), "a clone shares the bytes");
+    let bytes = again;
+    let copy = bytes.to_vec();
+    assert!(
+        !shared.is_parse_of(&copy),
+        "equal bytes elsewhere are hashed, not assumed"
+    );
+    assert!(!shared.is_parse_of(&bytes[..bytes.len() - 1]));
+    let plain: Signed<Timestamp> = parse(&bytes).expect("parses");
+    assert!(!plain.is_parse_of(&bytes));
+    assert_eq!(plain.source_sha256(), shared.source_sha256());
+}
