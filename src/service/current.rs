@@ -138,6 +138,9 @@ impl Repos {
         &self,
         gun: &Gun,
     ) -> Result<Option<(StoredFile, DateTime<Utc>, StoredFile)>> {
+        if let Some(kept) = self.kept_pair(gun).await? {
+            return Ok(Some(kept));
+        }
         for _ in 0..READ_ATTEMPTS {
             // The newest snapshot is almost always the one the newest timestamp names: read
             // both at once, and look the snapshot up by hash only when it is not.
@@ -160,6 +163,48 @@ impl Repos {
             }
         }
         Err(ServiceError::Contended)
+    }
+
+    /// [`Repos::pair_files`] from the parsed roles kept in memory, when they are the newest
+    /// stored: the store is asked only for what its index holds (versions, hashes, times), not
+    /// for the files' bytes. `None` when this process keeps no parse of `gun`'s timestamp (a
+    /// repository it has not read or written since it started: the full read is then one
+    /// query, not two), or what it keeps is no longer the newest.
+    async fn kept_pair(
+        &self,
+        gun: &Gun,
+    ) -> Result<Option<(StoredFile, DateTime<Utc>, StoredFile)>> {
+        let Some((kept_sha, kept)) = self.parsed.newest::<metadata::Timestamp>(gun, "timestamp")
+        else {
+            return Ok(None);
+        };
+        let (Some(timestamp), Some(snapshot)) = self
+            .store
+            .latest_two_heads(gun, "timestamp", "snapshot")
+            .await?
+        else {
+            return Ok(None);
+        };
+        if timestamp.sha256 != kept_sha {
+            return Ok(None);
+        }
+        let ts = &kept.signed.signed;
+        let listed = ts.meta.get("snapshot").and_then(hex_sha256);
+        if listed.as_deref() != Some(snapshot.sha256.as_str()) {
+            return Ok(None);
+        }
+        let Some(snap) = self
+            .parsed
+            .get::<metadata::Snapshot>(gun, "snapshot", &snapshot.sha256)
+        else {
+            return Ok(None);
+        };
+        let expires = ts.expires.at();
+        Ok(Some((
+            timestamp.with_data(kept.bytes),
+            expires,
+            snapshot.with_data(snap.bytes),
+        )))
     }
 
     /// The newest timestamp and the snapshot it lists, fully parsed, as validation needs them.

@@ -131,6 +131,12 @@ impl ParsedRoles {
         (sha == sha256).then(|| T::unwrap(&parsed)).flatten()
     }
 
+    /// The role of `gun` kept, whatever its hash, with that hash (lowercase hex).
+    pub(crate) fn newest<T: Keep>(&self, gun: &Gun, role: &str) -> Option<(String, Loaded<T>)> {
+        let (sha, parsed) = self.cache.get(&Lookup(gun.as_str(), role))?;
+        T::unwrap(&parsed).map(|loaded| (sha, loaded))
+    }
+
     /// Keeps `loaded` as the newest known version of `role`, replacing the one kept before.
     /// Its digests are worked out first: most parses are kept by the update that wrote them,
     /// and the verification of a just-published image should not wait for them.

@@ -26,6 +26,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "mirrors",
         sql: include_str!("../../migrations/sqlite/0002_mirrors.sql"),
     },
+    Migration {
+        version: 3,
+        name: "heads",
+        sql: include_str!("../../migrations/sqlite/0003_heads.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -39,6 +44,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "mirrors",
         sql: include_str!("../../migrations/postgres/0002_mirrors.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "heads",
+        sql: include_str!("../../migrations/postgres/0003_heads.sql"),
     },
 ];
 

@@ -31,6 +31,33 @@ pub struct StoredFile {
     pub created_at: DateTime<Utc>,
 }
 
+/// What the index holds of a stored file: everything but its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHead {
+    /// Role name.
+    pub role: String,
+    /// The role's `version`.
+    pub version: i64,
+    /// Lowercase hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    /// When this version was written.
+    pub created_at: DateTime<Utc>,
+}
+
+impl FileHead {
+    /// The stored file this head describes, given its bytes (which the caller holds by this
+    /// head's hash).
+    pub fn with_data(self, data: Bytes) -> StoredFile {
+        StoredFile {
+            role: self.role,
+            version: self.version,
+            data,
+            sha256: self.sha256,
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// A file to write in an update.
 #[derive(Debug, Clone)]
 pub struct NewFile {
@@ -241,6 +268,15 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
         first: &str,
         second: &str,
     ) -> Result<(Option<StoredFile>, Option<StoredFile>)>;
+    /// [`Store::latest_two`] without the files' bytes, from an index that holds the rest: for a
+    /// reader that keeps the bytes of files it has seen by hash, so that telling whether they
+    /// are still the newest reads no table row.
+    async fn latest_two_heads(
+        &self,
+        gun: &Gun,
+        first: &str,
+        second: &str,
+    ) -> Result<(Option<FileHead>, Option<FileHead>)>;
     /// Writes every file in one transaction, or none: [`StorageError::Conflict`] when a role's
     /// version is not above everything stored for it, or when the newest stored timestamp
     /// version is no longer `base` (the one the update was validated against; `None` for a

@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, oneshot};
 use tracing::instrument;
 
 use super::{
-    migrate, sha256_hex, Change, ChangeCategory, ChangePage, Changed, Mirror, NewFile,
+    migrate, sha256_hex, Change, ChangeCategory, ChangePage, Changed, FileHead, Mirror, NewFile,
     PoolSettings, Result, StorageError, Store, StoredFile, StoredKey,
 };
 use crate::gun::Gun;
@@ -380,6 +380,40 @@ impl Store for PostgresStore {
             .map(|i| files.remove(i));
         let first_file = files.into_iter().find(|f| f.role == first);
         Ok((first_file, second_file))
+    }
+
+    #[instrument(skip_all)]
+    async fn latest_two_heads(
+        &self,
+        gun: &Gun,
+        first: &str,
+        second: &str,
+    ) -> Result<(Option<FileHead>, Option<FileHead>)> {
+        const SQL: &str = "SELECT * FROM (SELECT role, version, sha256, created_at FROM tuf_files \
+             WHERE gun = $1 AND role = $2 ORDER BY version DESC LIMIT 1) AS first_role \
+             UNION ALL SELECT * FROM (SELECT role, version, sha256, created_at FROM tuf_files \
+             WHERE gun = $1 AND role = $3 ORDER BY version DESC LIMIT 1) AS second_role";
+        let rows = sqlx::query(SQL)
+            .bind(gun.as_str())
+            .bind(first)
+            .bind(second)
+            .fetch_all(&self.pool)
+            .await?;
+        let (mut a, mut b) = (None, None);
+        for row in &rows {
+            let head = FileHead {
+                role: row.try_get("role")?,
+                version: row.try_get("version")?,
+                sha256: row.try_get("sha256")?,
+                created_at: row.try_get("created_at")?,
+            };
+            if head.role == first {
+                a = Some(head);
+            } else if head.role == second {
+                b = Some(head);
+            }
+        }
+        Ok((a, b))
     }
 
     #[instrument(skip_all, fields(gun = %gun, files = files.len()))]

@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension as _, Row};
 use tracing::instrument;
 
 use super::{
-    migrate, Change, ChangeCategory, ChangePage, Mirror, NewFile, Result, StorageError, Store,
-    StoredFile, StoredKey,
+    migrate, Change, ChangeCategory, ChangePage, FileHead, Mirror, NewFile, Result, StorageError,
+    Store, StoredFile, StoredKey,
 };
 use crate::gun::Gun;
 
@@ -142,6 +142,12 @@ fn file_from_row(row: &Row<'_>) -> rusqlite::Result<StoredFile> {
         created_at: parse_time(&row.get::<_, String>(4)?),
     })
 }
+
+/// [`Store::latest_two_heads`]: one statement, so one consistent view.
+const HEADS_SQL: &str = "SELECT * FROM (SELECT role, version, sha256, created_at FROM tuf_files \
+     WHERE gun = ?1 AND role = ?2 ORDER BY version DESC LIMIT 1) \
+     UNION ALL SELECT * FROM (SELECT role, version, sha256, created_at FROM tuf_files \
+     WHERE gun = ?1 AND role = ?3 ORDER BY version DESC LIMIT 1)";
 
 /// The columns [`change_from_row`] reads, in its order.
 const CHANGE_COLUMNS: &str = "id, created_at, gun, version, sha256, category";
@@ -314,6 +320,39 @@ impl Store for SqliteStore {
                         a = Some(file);
                     } else if file.role == second {
                         b = Some(file);
+                    }
+                }
+                Ok((a, b))
+            })
+            .await
+    }
+
+    #[instrument(skip_all)]
+    async fn latest_two_heads(
+        &self,
+        gun: &Gun,
+        first: &str,
+        second: &str,
+    ) -> Result<(Option<FileHead>, Option<FileHead>)> {
+        let (gun, first, second) = (gun.as_str().to_owned(), first.to_owned(), second.to_owned());
+        self.readers
+            .run_quick(move |conn| {
+                // Every column is in `tuf_files_heads`, so SQLite reads the index alone (a
+                // test checks the plan).
+                let mut statement = conn.prepare_cached(HEADS_SQL)?;
+                let mut rows = statement.query((&gun, &first, &second))?;
+                let (mut a, mut b) = (None, None);
+                while let Some(row) = rows.next()? {
+                    let head = FileHead {
+                        role: row.get(0)?,
+                        version: row.get(1)?,
+                        sha256: row.get(2)?,
+                        created_at: parse_time(&row.get::<_, String>(3)?),
+                    };
+                    if head.role == first {
+                        a = Some(head);
+                    } else if head.role == second {
+                        b = Some(head);
                     }
                 }
                 Ok((a, b))
@@ -730,6 +769,33 @@ mod tests {
             options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
             "{options:?}"
         );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+
+    /// The heads of the newest files come from the index alone: no table row is read.
+    #[test]
+    fn heads_are_read_from_the_index_alone() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate::run_sqlite(&mut conn, migrate::SQLITE).expect("migrate");
+        let mut statement = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {HEADS_SQL}"))
+            .expect("explain");
+        let plan: Vec<String> = statement
+            .query_map(("g", "timestamp", "snapshot"), |row| row.get(3))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        let searches: Vec<&String> = plan.iter().filter(|p| p.starts_with("SEARCH")).collect();
+        assert_eq!(searches.len(), 2, "{plan:?}");
+        for search in searches {
+            assert!(
+                search.contains("USING COVERING INDEX tuf_files_heads"),
+                "{plan:?}"
+            );
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub(super) fn check_root(
     now: DateTime<Utc>,
 ) -> Result<Signed<Root>, ValidationError> {
     let bad = |msg: String| ValidationError::new(ErrorKind::BadRoot, msg);
-    let root: Signed<Root> = metadata::parse(bytes).map_err(|e| bad(e.to_string()))?;
+    let root: Signed<Root> = metadata::parse_shared(bytes).map_err(|e| bad(e.to_string()))?;
     let stored_version = current.root.as_ref().map_or(1, |r| r.signed.signed.version);
     let version = root.signed.version;
     if version != stored_version && version != stored_version + 1 {

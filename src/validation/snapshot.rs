@@ -51,7 +51,8 @@ pub(super) fn check_snapshot(
     updated: &BTreeSet<RoleName>,
     now: DateTime<Utc>,
 ) -> Result<Signed<Snapshot>, ValidationError> {
-    let snapshot: Signed<Snapshot> = metadata::parse(bytes).map_err(|e| bad(e.to_string()))?;
+    let snapshot: Signed<Snapshot> =
+        metadata::parse_shared(bytes).map_err(|e| bad(e.to_string()))?;
     verify_by_root(&snapshot, "snapshot", &root.signed.signed).map_err(|e| bad(e.to_string()))?;
     snapshot
         .signed

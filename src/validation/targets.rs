@@ -43,7 +43,7 @@ pub(super) fn check_targets(
             "delegation {role} is nested deeper than {MAX_DELEGATION_DEPTH} levels"
         )));
     }
-    let targets: Signed<Targets> = metadata::parse(bytes).map_err(|e| bad(e.to_string()))?;
+    let targets: Signed<Targets> = metadata::parse_shared(bytes).map_err(|e| bad(e.to_string()))?;
     targets
         .signed
         .check_structure(role)

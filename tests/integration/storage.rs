@@ -240,6 +240,37 @@ async fn files_round_trip_by_version_checksum_and_latest() {
             .expect("read two");
         assert!(none.is_none(), "{}", b.name);
         assert_eq!(root.map(|f| f.version), Some(1), "{}", b.name);
+        // The heads are the newest files' own, without their bytes.
+        let (ts_file, snap_file) = store
+            .latest_two(&g, "timestamp", "snapshot")
+            .await
+            .expect("read two");
+        let (ts_head, snap_head) = store
+            .latest_two_heads(&g, "timestamp", "snapshot")
+            .await
+            .expect("read two heads");
+        for (file, head) in [(ts_file, ts_head), (snap_file, snap_head)] {
+            let (file, head) = (file.expect("stored"), head.expect("a head"));
+            assert_eq!(
+                (&head.role, head.version, &head.sha256, head.created_at),
+                (&file.role, file.version, &file.sha256, file.created_at),
+                "{}",
+                b.name
+            );
+            let rebuilt = head.with_data(file.data.clone());
+            assert_eq!(
+                (rebuilt.sha256, rebuilt.data),
+                (file.sha256, file.data),
+                "{}",
+                b.name
+            );
+        }
+        let (none, root) = store
+            .latest_two_heads(&g, "targets/missing", "root")
+            .await
+            .expect("read two heads");
+        assert!(none.is_none(), "{}", b.name);
+        assert_eq!(root.map(|h| h.version), Some(1), "{}", b.name);
         for name in ["example.com/b", "example.com/c"] {
             store
                 .commit_update(&gun(name), None, &first_publish(), at(4))
