@@ -381,6 +381,17 @@ pub(crate) fn deserialize_key_map<'de, D: Deserializer<'de>>(
     Ok(keys)
 }
 
+/// Whether the process-wide memo holds a check of `sig` by `method` under the key with ID `key`
+/// that succeeded, over the message whose SHA-256 is `msg_sha256`.
+pub(crate) fn checked_before(key: &KeyId, method: &str, msg_sha256: &[u8; 32], sig: &[u8]) -> bool {
+    memo::known(&memo::entry_digested(
+        key,
+        &lowercase(method),
+        msg_sha256,
+        sig,
+    ))
+}
+
 /// `method` lower-cased, borrowed when it has no upper-case letter (as every parsed signature's
 /// method has: the parser lower-cases it), so a check allocates nothing for it.
 fn lowercase(method: &str) -> std::borrow::Cow<'_, str> {

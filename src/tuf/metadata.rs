@@ -13,7 +13,7 @@ mod read;
 mod roles;
 mod shape;
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -124,7 +124,6 @@ impl Signature {
 /// Digests a verifier asks for again and again (the SHA-256 of the canonical bytes, the SHA-512
 /// of the file) are worked out on first need and kept with the parse: a service keeps its
 /// parses between requests, so each is computed once per file rather than once per request.
-#[derive(Clone)]
 pub struct Signed<T> {
     /// The role's content.
     pub signed: T,
@@ -137,6 +136,29 @@ pub struct Signed<T> {
     origin: Option<Bytes>,
     canonical_sha256: OnceLock<[u8; 32]>,
     source_sha512: OnceLock<[u8; 64]>,
+    /// The signatures found valid over `canonical`, each under the key its `keyid` names: a
+    /// parse kept between requests is verified again and again (by the validator when it was
+    /// uploaded, by the enforcer on every decision that needs it), and a check it passed
+    /// before is then a comparison, not a check nor a lookup in the process-wide memo. Only
+    /// signatures of this parse are kept, each once, so it holds at most [`MAX_SIGNATURES`].
+    ///
+    /// [`MAX_SIGNATURES`]: crate::tuf::verify::MAX_SIGNATURES
+    checked: Mutex<Vec<Signature>>,
+}
+
+impl<T: Clone> Clone for Signed<T> {
+    fn clone(&self) -> Signed<T> {
+        Signed {
+            signed: self.signed.clone(),
+            signatures: self.signatures.clone(),
+            canonical: self.canonical.clone(),
+            source: self.source,
+            origin: self.origin.clone(),
+            canonical_sha256: self.canonical_sha256.clone(),
+            source_sha512: self.source_sha512.clone(),
+            checked: Mutex::new(self.checked()),
+        }
+    }
 }
 
 /// Without the kept digests: whether one was asked for yet says nothing about the file.
@@ -172,6 +194,43 @@ impl<T> Signed<T> {
         self.origin
             .as_ref()
             .is_some_and(|o| o.as_ptr() == bytes.as_ptr() && o.len() == bytes.len())
+    }
+
+    fn checked(&self) -> Vec<Signature> {
+        match self.checked.lock() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Whether `sig` was found valid over this parse's canonical bytes before, under the key
+    /// with its `keyid` (see [`Signed::mark_checked`]).
+    pub(crate) fn was_checked(&self, sig: &Signature) -> bool {
+        self.checked
+            .lock()
+            .is_ok_and(|checked| checked.iter().any(|s| s == sig))
+    }
+
+    /// Records that `sig`, one of this parse's signatures, verified over its canonical bytes
+    /// under the key with its `keyid`. The caller must just have checked exactly that.
+    pub(crate) fn mark_checked(&self, sig: &Signature) {
+        if let Ok(mut checked) = self.checked.lock() {
+            if checked.len() < crate::tuf::verify::MAX_SIGNATURES && !checked.contains(sig) {
+                checked.push(sig.clone());
+            }
+        }
+    }
+
+    /// Takes into this parse the checks of its signatures that the process-wide memo holds
+    /// (see `tuf::key`): for a parse about to be kept, of files this process signed or
+    /// validated, so that verifying them later asks the memo nothing.
+    pub fn adopt_remembered_checks(&self) {
+        let digest = *self.canonical_sha256();
+        for sig in &self.signatures {
+            if crate::tuf::key::checked_before(&sig.keyid, &sig.method, &digest, &sig.sig) {
+                self.mark_checked(sig);
+            }
+        }
     }
 
     /// The SHA-256 of [`Signed::canonical_signed`].
@@ -235,6 +294,7 @@ pub fn parse<T: RoleType + DeserializeOwned>(bytes: &[u8]) -> Result<Signed<T>, 
         origin: None,
         canonical_sha256: OnceLock::new(),
         source_sha512: OnceLock::new(),
+        checked: Mutex::new(Vec::new()),
     })
 }
 

@@ -80,16 +80,19 @@ pub fn valid_signers<T>(
         if !tried.insert(&sig.keyid) {
             continue;
         }
-        if key
-            .verify_digested(
-                &sig.method,
-                signed.canonical_signed(),
-                signed.canonical_sha256(),
-                &sig.sig,
-            )
-            .is_err()
-        {
-            continue;
+        if !signed.was_checked(sig) {
+            if key
+                .verify_digested(
+                    &sig.method,
+                    signed.canonical_signed(),
+                    signed.canonical_sha256(),
+                    &sig.sig,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            signed.mark_checked(sig);
         }
         let Ok(material) = key.material() else {
             continue;

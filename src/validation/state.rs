@@ -37,6 +37,7 @@ impl<T: RoleType> Loaded<T> {
         self.signed
             .source_sha512(&self.bytes, self.signed.source_sha256());
         self.signed.signed.warm();
+        self.signed.adopt_remembered_checks();
     }
 }
 

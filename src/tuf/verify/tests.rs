@@ -227,3 +227,28 @@ fn one_rsa_key_in_two_encodings_is_one_key() {
         "one key, however it is encoded, counts once"
     );
 }
+
+/// A parse remembers the signatures it passed, each under its own key only: the same parse
+/// checked again counts them without a check, a changed signature or another key's role is
+/// checked in full, and a clone keeps what the parse passed.
+#[test]
+fn a_parse_remembers_only_the_checks_it_passed() {
+    let (a, b) = (TestKey::p256(), TestKey::ed25519());
+    let (keys, ids) = role(&[&a]);
+    let doc = signed(&[a.signature(&body())]);
+    assert!(!doc.was_checked(&doc.signatures[0]));
+    verify_threshold(&doc, "snapshot", &keys, &ids, 1).expect("signed by a");
+    assert!(doc.was_checked(&doc.signatures[0]));
+    verify_threshold(&doc, "snapshot", &keys, &ids, 1).expect("again, from the record");
+
+    // Under another role's keys the record counts for nothing: b's role has no key a.
+    let (b_keys, b_ids) = role(&[&b]);
+    verify_threshold(&doc, "snapshot", &b_keys, &b_ids, 1).expect_err("a is not b");
+
+    // A clone keeps the record; a signature changed on it is not the recorded one.
+    let mut tampered = doc.clone();
+    assert!(tampered.was_checked(&tampered.signatures[0]));
+    tampered.signatures[0].sig[0] ^= 1;
+    assert!(!tampered.was_checked(&tampered.signatures[0]));
+    verify_threshold(&tampered, "snapshot", &keys, &ids, 1).expect_err("a changed signature");
+}
