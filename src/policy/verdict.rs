@@ -129,7 +129,8 @@ fn lookup(role: &TrustedRole, image: &ImageRef) -> Option<Digest> {
 /// keep verified data (the same repository state, the same root anchor) judge further images
 /// against it without verifying again.
 pub fn judge(image: &ImageRef, rule: &Rule, trusted: &Trusted) -> Verdict {
-    let what = match image.tag() {
+    // What was asked for, in words: only a denial says it, so it is written only then.
+    let what = || match image.tag() {
         Some(tag) => format!("tag {tag:?}"),
         None => format!(
             "digest {}",
@@ -157,7 +158,8 @@ pub fn judge(image: &ImageRef, rule: &Rule, trusted: &Trusted) -> Verdict {
             return denied(
                 rule,
                 vec![format!(
-                    "{what} of {} is not signed: neither targets/releases nor targets lists it",
+                    "{} of {} is not signed: neither targets/releases nor targets lists it",
+                    what(),
                     image.name()
                 )],
             );
@@ -172,7 +174,8 @@ pub fn judge(image: &ImageRef, rule: &Rule, trusted: &Trusted) -> Verdict {
         }
         if found.len() < needed {
             let mut all = vec![format!(
-                "{what} of {} is signed by {} of the {} required signers ({} needed)",
+                "{} of {} is signed by {} of the {} required signers ({} needed)",
+                what(),
                 image.name(),
                 found.len(),
                 rule.signers.len(),
@@ -187,8 +190,11 @@ pub fn judge(image: &ImageRef, rule: &Rule, trusted: &Trusted) -> Verdict {
         return denied(
             rule,
             vec![format!(
-                "the signers disagree on the digest of {what}: {} lists {digest}, {} lists {}",
-                found[0].0, other.0, other.1
+                "the signers disagree on the digest of {}: {} lists {digest}, {} lists {}",
+                what(),
+                found[0].0,
+                other.0,
+                other.1
             )],
         );
     }
@@ -197,7 +203,8 @@ pub fn judge(image: &ImageRef, rule: &Rule, trusted: &Trusted) -> Verdict {
             return denied(
                 rule,
                 vec![format!(
-                    "the signed digest of {what} is {digest}, not the requested {given}"
+                    "the signed digest of {} is {digest}, not the requested {given}",
+                    what()
                 )],
             );
         }
