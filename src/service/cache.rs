@@ -23,12 +23,21 @@ use chrono::{DateTime, Utc};
 
 use crate::gun::Gun;
 use crate::storage::StoredFile;
+use crate::validation::Loaded;
 
 /// How long an entry is served without looking at the database again, by default.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
 /// How many repositories are kept, by default: a few KiB each for the timestamp and snapshot
-/// of a typical repository. A power of two, so the cache's shards split it exactly.
+/// of a typical repository, and their parses when they were kept (shared with the parsed
+/// roles, so counted twice only for an entry whose parses those have dropped since). A power of two, so the cache's shards split it exactly.
 pub const DEFAULT_MAX_ENTRIES: usize = 16_384;
+
+/// The parses of a repository's current timestamp and snapshot, when they were found kept as
+/// the files were read (`Repos::kept_pair`): of exactly the stored files beside them.
+pub(crate) type KeptPair = (
+    Loaded<crate::tuf::metadata::Timestamp>,
+    Loaded<crate::tuf::metadata::Snapshot>,
+);
 
 /// One repository's current files.
 #[derive(Debug)]
@@ -37,6 +46,9 @@ pub(crate) struct Entry {
     pub(crate) snapshot: StoredFile,
     /// Role name → hex SHA-256 the snapshot lists.
     pub(crate) listed: BTreeMap<String, String>,
+    /// The parses of `timestamp` and `snapshot`, when they were kept as these files were
+    /// read: a verification of the state takes them without looking them up again.
+    parsed: Option<KeptPair>,
     /// Roles read so far, by name.
     roles: Mutex<HashMap<String, StoredFile>>,
     /// Serve until then (the timestamp's refresh point or the snapshot's expiry).
@@ -50,15 +62,22 @@ impl Entry {
         snapshot: StoredFile,
         listed: BTreeMap<String, String>,
         fresh_until: DateTime<Utc>,
+        parsed: Option<KeptPair>,
     ) -> Entry {
         Entry {
             timestamp,
             snapshot,
             listed,
+            parsed,
             roles: Mutex::new(HashMap::new()),
             fresh_until,
             loaded_at: Instant::now(),
         }
+    }
+
+    /// The parses of the timestamp and snapshot, when kept.
+    pub(crate) fn parsed(&self) -> Option<&KeptPair> {
+        self.parsed.as_ref()
     }
 
     /// A role read before.
@@ -171,6 +190,7 @@ mod tests {
             file("snapshot"),
             BTreeMap::new(),
             fresh_until,
+            None,
         ))
     }
 

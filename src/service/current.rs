@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::cache::Entry;
+use super::cache::{Entry, KeptPair};
 use super::parsed::Keep;
 use super::{generate, lifetimes, Repos, Result, ServiceError};
 use crate::gun::Gun;
@@ -38,6 +38,15 @@ struct Glance {
     snapshot: StoredFile,
     snapshot_expires: DateTime<Utc>,
     listed: BTreeMap<String, String>,
+    kept: Option<KeptPair>,
+}
+
+/// The newest timestamp, its expiry and the snapshot it lists, with their parses when kept.
+struct PairFiles {
+    timestamp: StoredFile,
+    expires: DateTime<Utc>,
+    snapshot: StoredFile,
+    kept: Option<KeptPair>,
 }
 
 /// How often a read that raced a write is tried again before the request gets a conflict.
@@ -134,10 +143,7 @@ impl Repos {
     /// The reads are separate queries, so a delete or an update can land between them; a
     /// listed file that is missing is read again from a fresh timestamp, and only a file
     /// missing under an unchanged timestamp is corruption.
-    async fn pair_files(
-        &self,
-        gun: &Gun,
-    ) -> Result<Option<(StoredFile, DateTime<Utc>, StoredFile)>> {
+    async fn pair_files(&self, gun: &Gun) -> Result<Option<PairFiles>> {
         if let Some(kept) = self.kept_pair(gun).await? {
             return Ok(Some(kept));
         }
@@ -158,7 +164,14 @@ impl Repos {
                 _ => self.file_listed(gun, "snapshot", &meta).await?,
             };
             match listed {
-                Some(snapshot) => return Ok(Some((timestamp, expires, snapshot))),
+                Some(snapshot) => {
+                    return Ok(Some(PairFiles {
+                        timestamp,
+                        expires,
+                        snapshot,
+                        kept: None,
+                    }))
+                }
                 None => self.moved_on(gun, &timestamp, "snapshot").await?,
             }
         }
@@ -170,10 +183,7 @@ impl Repos {
     /// for the files' bytes. `None` when this process keeps no parse of `gun`'s timestamp (a
     /// repository it has not read or written since it started: the full read is then one
     /// query, not two), or what it keeps is no longer the newest.
-    async fn kept_pair(
-        &self,
-        gun: &Gun,
-    ) -> Result<Option<(StoredFile, DateTime<Utc>, StoredFile)>> {
+    async fn kept_pair(&self, gun: &Gun) -> Result<Option<PairFiles>> {
         let Some((kept_sha, kept)) = self.parsed.newest::<metadata::Timestamp>(gun, "timestamp")
         else {
             return Ok(None);
@@ -200,45 +210,57 @@ impl Repos {
             return Ok(None);
         };
         let expires = ts.expires.at();
-        Ok(Some((
-            timestamp.with_data(kept.bytes),
+        Ok(Some(PairFiles {
+            timestamp: timestamp.with_data(kept.bytes.clone()),
             expires,
-            snapshot.with_data(snap.bytes),
-        )))
+            snapshot: snapshot.with_data(snap.bytes.clone()),
+            kept: Some((kept, snap)),
+        }))
     }
 
     /// The newest timestamp and the snapshot it lists, fully parsed, as validation needs them.
     async fn current_pair(&self, gun: &Gun) -> Result<Option<Pair>> {
-        let Some((timestamp, _, snapshot)) = self.pair_files(gun).await? else {
+        let Some(files) = self.pair_files(gun).await? else {
             return Ok(None);
         };
+        let (ts, snap) = match files.kept {
+            Some(kept) => kept,
+            None => (
+                self.load(gun, &files.timestamp)?,
+                self.load(gun, &files.snapshot)?,
+            ),
+        };
         Ok(Some(Pair {
-            ts: self.load(gun, &timestamp)?,
-            snap: self.load(gun, &snapshot)?,
-            timestamp,
+            ts,
+            snap,
+            timestamp: files.timestamp,
         }))
     }
 
     /// The newest timestamp and the snapshot it lists, as a read needs them.
     async fn glance(&self, gun: &Gun) -> Result<Option<Glance>> {
-        let Some((timestamp, timestamp_expires, snapshot)) = self.pair_files(gun).await? else {
+        let Some(files) = self.pair_files(gun).await? else {
             return Ok(None);
         };
-        let (snapshot_expires, listed) =
-            self.peek(gun, &snapshot, |snap: &metadata::Snapshot| {
-                let listed = snap
-                    .meta
-                    .iter()
-                    .filter_map(|(name, meta)| hex_sha256(meta).map(|sha| (name.clone(), sha)))
-                    .collect();
-                (snap.expires.at(), listed)
-            })?;
+        let read = |snap: &metadata::Snapshot| {
+            let listed = snap
+                .meta
+                .iter()
+                .filter_map(|(name, meta)| hex_sha256(meta).map(|sha| (name.clone(), sha)))
+                .collect();
+            (snap.expires.at(), listed)
+        };
+        let (snapshot_expires, listed) = match &files.kept {
+            Some((_, snap)) => read(&snap.signed.signed),
+            None => self.peek(gun, &files.snapshot, read)?,
+        };
         Ok(Some(Glance {
-            timestamp,
-            timestamp_expires,
-            snapshot,
+            timestamp: files.timestamp,
+            timestamp_expires: files.expires,
+            snapshot: files.snapshot,
             snapshot_expires,
             listed,
+            kept: files.kept,
         }))
     }
 
@@ -275,9 +297,16 @@ impl Repos {
                 Some(entry) => entry,
                 None => self.load_entry(gun).await?,
             };
+            let (ts, snap) = match entry.parsed() {
+                Some((ts, snap)) => (ts.clone(), snap.clone()),
+                None => (
+                    self.load(gun, &entry.timestamp)?,
+                    self.load(gun, &entry.snapshot)?,
+                ),
+            };
             let pair = Pair {
-                ts: self.load(gun, &entry.timestamp)?,
-                snap: self.load(gun, &entry.snapshot)?,
+                ts,
+                snap,
                 timestamp: entry.timestamp.clone(),
             };
             if let Some(current) = self.state_from(gun, pair).await? {
@@ -386,6 +415,7 @@ impl Repos {
             glance.snapshot,
             glance.listed,
             fresh_until,
+            glance.kept,
         ));
         self.cache.put(gun, entry.clone(), epoch);
         Ok(entry)
