@@ -58,6 +58,25 @@ impl FileHead {
     }
 }
 
+/// Of `rows` (files or heads) the one whose role is `first` and the one whose role is
+/// `second`: how a statement reading the newest of two roles together is answered.
+pub(crate) fn two_roles<T>(
+    rows: impl IntoIterator<Item = T>,
+    role: impl Fn(&T) -> &str,
+    first: &str,
+    second: &str,
+) -> (Option<T>, Option<T>) {
+    let (mut a, mut b) = (None, None);
+    for row in rows {
+        if role(&row) == first {
+            a = Some(row);
+        } else if role(&row) == second {
+            b = Some(row);
+        }
+    }
+    (a, b)
+}
+
 /// A file to write in an update.
 #[derive(Debug, Clone)]
 pub struct NewFile {

@@ -23,8 +23,8 @@ use tokio::sync::{broadcast, oneshot};
 use tracing::instrument;
 
 use super::{
-    migrate, sha256_hex, Change, ChangeCategory, ChangePage, Changed, FileHead, Mirror, NewFile,
-    PoolSettings, Result, StorageError, Store, StoredFile, StoredKey,
+    migrate, sha256_hex, two_roles, Change, ChangeCategory, ChangePage, Changed, FileHead, Mirror,
+    NewFile, PoolSettings, Result, StorageError, Store, StoredFile, StoredKey,
 };
 use crate::gun::Gun;
 
@@ -373,13 +373,8 @@ impl Store for PostgresStore {
             .bind(second)
             .fetch_all(&self.pool)
             .await?;
-        let mut files = rows.iter().map(file_from_row).collect::<Result<Vec<_>>>()?;
-        let second_file = files
-            .iter()
-            .position(|f| f.role == second)
-            .map(|i| files.remove(i));
-        let first_file = files.into_iter().find(|f| f.role == first);
-        Ok((first_file, second_file))
+        let files = rows.iter().map(file_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(two_roles(files, |f| &f.role, first, second))
     }
 
     #[instrument(skip_all)]
@@ -399,21 +394,18 @@ impl Store for PostgresStore {
             .bind(second)
             .fetch_all(&self.pool)
             .await?;
-        let (mut a, mut b) = (None, None);
-        for row in &rows {
-            let head = FileHead {
-                role: row.try_get("role")?,
-                version: row.try_get("version")?,
-                sha256: row.try_get("sha256")?,
-                created_at: row.try_get("created_at")?,
-            };
-            if head.role == first {
-                a = Some(head);
-            } else if head.role == second {
-                b = Some(head);
-            }
-        }
-        Ok((a, b))
+        let heads = rows
+            .iter()
+            .map(|row| {
+                Ok(FileHead {
+                    role: row.try_get("role")?,
+                    version: row.try_get("version")?,
+                    sha256: row.try_get("sha256")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(two_roles(heads, |h| &h.role, first, second))
     }
 
     #[instrument(skip_all, fields(gun = %gun, files = files.len()))]

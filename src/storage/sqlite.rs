@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension as _, Row};
 use tracing::instrument;
 
 use super::{
-    migrate, Change, ChangeCategory, ChangePage, FileHead, Mirror, NewFile, Result, StorageError,
-    Store, StoredFile, StoredKey,
+    migrate, two_roles, Change, ChangeCategory, ChangePage, FileHead, Mirror, NewFile, Result,
+    StorageError, Store, StoredFile, StoredKey,
 };
 use crate::gun::Gun;
 
@@ -313,16 +313,11 @@ impl Store for SqliteStore {
                 );
                 let mut statement = conn.prepare_cached(SQL)?;
                 let mut rows = statement.query((&gun, &first, &second))?;
-                let (mut a, mut b) = (None, None);
+                let mut files = Vec::with_capacity(2);
                 while let Some(row) = rows.next()? {
-                    let file = file_from_row(row)?;
-                    if file.role == first {
-                        a = Some(file);
-                    } else if file.role == second {
-                        b = Some(file);
-                    }
+                    files.push(file_from_row(row)?);
                 }
-                Ok((a, b))
+                Ok(two_roles(files, |f| &f.role, &first, &second))
             })
             .await
     }
@@ -341,21 +336,16 @@ impl Store for SqliteStore {
                 // test checks the plan).
                 let mut statement = conn.prepare_cached(HEADS_SQL)?;
                 let mut rows = statement.query((&gun, &first, &second))?;
-                let (mut a, mut b) = (None, None);
+                let mut heads = Vec::with_capacity(2);
                 while let Some(row) = rows.next()? {
-                    let head = FileHead {
+                    heads.push(FileHead {
                         role: row.get(0)?,
                         version: row.get(1)?,
                         sha256: row.get(2)?,
                         created_at: parse_time(&row.get::<_, String>(3)?),
-                    };
-                    if head.role == first {
-                        a = Some(head);
-                    } else if head.role == second {
-                        b = Some(head);
-                    }
+                    });
                 }
-                Ok((a, b))
+                Ok(two_roles(heads, |h| &h.role, &first, &second))
             })
             .await
     }
