@@ -143,6 +143,15 @@ fn file_from_row(row: &Row<'_>) -> rusqlite::Result<StoredFile> {
     })
 }
 
+fn head_from_row(row: &Row<'_>) -> rusqlite::Result<FileHead> {
+    Ok(FileHead {
+        role: row.get(0)?,
+        version: row.get(1)?,
+        sha256: row.get(2)?,
+        created_at: parse_time(&row.get::<_, String>(3)?),
+    })
+}
+
 /// [`Store::latest_two_heads`]: one statement, so one consistent view.
 const HEADS_SQL: &str = "SELECT * FROM (SELECT role, version, sha256, created_at FROM tuf_files \
      WHERE gun = ?1 AND role = ?2 ORDER BY version DESC LIMIT 1) \
@@ -186,6 +195,31 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<StoredKey> {
 }
 
 impl SqliteStore {
+    /// The rows `sql` finds for `gun` and the roles `first` and `second` (one statement, the
+    /// newest of each role), placed by role, on a quick read.
+    async fn newest_of_two<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        gun: &Gun,
+        first: &str,
+        second: &str,
+        from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
+        role: fn(&T) -> &str,
+    ) -> Result<(Option<T>, Option<T>)> {
+        let (gun, first, second) = (gun.as_str().to_owned(), first.to_owned(), second.to_owned());
+        self.readers
+            .run_quick(move |conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut rows = statement.query((&gun, &first, &second))?;
+                let mut found = Vec::with_capacity(2);
+                while let Some(row) = rows.next()? {
+                    found.push(from_row(row)?);
+                }
+                Ok(two_roles(found, role, &first, &second))
+            })
+            .await
+    }
+
     /// The first file `sql` (a `select_file!` query) finds with `params`, on a read connection.
     async fn read_file<P>(&self, sql: &'static str, params: P) -> Result<Option<StoredFile>>
     where
@@ -299,26 +333,16 @@ impl Store for SqliteStore {
         first: &str,
         second: &str,
     ) -> Result<(Option<StoredFile>, Option<StoredFile>)> {
-        let (gun, first, second) = (gun.as_str().to_owned(), first.to_owned(), second.to_owned());
-        self.readers
-            .run_quick(move |conn| {
-                // One statement, so one read transaction and one consistent view, without the
-                // BEGIN and COMMIT an explicit transaction costs on every read.
-                const SQL: &str = concat!(
-                    "SELECT * FROM (",
-                    select_file!("WHERE gun = ?1 AND role = ?2 ORDER BY version DESC LIMIT 1"),
-                    ") UNION ALL SELECT * FROM (",
-                    select_file!("WHERE gun = ?1 AND role = ?3 ORDER BY version DESC LIMIT 1"),
-                    ")"
-                );
-                let mut statement = conn.prepare_cached(SQL)?;
-                let mut rows = statement.query((&gun, &first, &second))?;
-                let mut files = Vec::with_capacity(2);
-                while let Some(row) = rows.next()? {
-                    files.push(file_from_row(row)?);
-                }
-                Ok(two_roles(files, |f| &f.role, &first, &second))
-            })
+        // One statement, so one read transaction and one consistent view, without the BEGIN
+        // and COMMIT an explicit transaction costs on every read.
+        const SQL: &str = concat!(
+            "SELECT * FROM (",
+            select_file!("WHERE gun = ?1 AND role = ?2 ORDER BY version DESC LIMIT 1"),
+            ") UNION ALL SELECT * FROM (",
+            select_file!("WHERE gun = ?1 AND role = ?3 ORDER BY version DESC LIMIT 1"),
+            ")"
+        );
+        self.newest_of_two(SQL, gun, first, second, file_from_row, |f| &f.role)
             .await
     }
 
@@ -329,24 +353,9 @@ impl Store for SqliteStore {
         first: &str,
         second: &str,
     ) -> Result<(Option<FileHead>, Option<FileHead>)> {
-        let (gun, first, second) = (gun.as_str().to_owned(), first.to_owned(), second.to_owned());
-        self.readers
-            .run_quick(move |conn| {
-                // Every column is in `tuf_files_heads`, so SQLite reads the index alone (a
-                // test checks the plan).
-                let mut statement = conn.prepare_cached(HEADS_SQL)?;
-                let mut rows = statement.query((&gun, &first, &second))?;
-                let mut heads = Vec::with_capacity(2);
-                while let Some(row) = rows.next()? {
-                    heads.push(FileHead {
-                        role: row.get(0)?,
-                        version: row.get(1)?,
-                        sha256: row.get(2)?,
-                        created_at: parse_time(&row.get::<_, String>(3)?),
-                    });
-                }
-                Ok(two_roles(heads, |h| &h.role, &first, &second))
-            })
+        // Every column is in `tuf_files_heads`, so SQLite reads the index alone (a test checks
+        // the plan).
+        self.newest_of_two(HEADS_SQL, gun, first, second, head_from_row, |h| &h.role)
             .await
     }
 
