@@ -29,7 +29,8 @@ use crate::validation::Loaded;
 pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
 /// How many repositories are kept, by default: a few KiB each for the timestamp and snapshot
 /// of a typical repository, and their parses when they were kept (shared with the parsed
-/// roles, so counted twice only for an entry whose parses those have dropped since). A power of two, so the cache's shards split it exactly.
+/// roles, so counted twice only for an entry whose parses those have dropped since). A power
+/// of two, so the cache's shards split it exactly.
 pub const DEFAULT_MAX_ENTRIES: usize = 16_384;
 
 /// The parses of a repository's current timestamp and snapshot, when they were found kept as
