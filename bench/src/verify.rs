@@ -221,6 +221,7 @@ async fn timed_rows(
             let own = std::process::id();
             let cpu_before = pid.and_then(cpu_seconds);
             let own_before = cpu_seconds(own);
+            let ticks_before = machine_ticks();
             let start = Instant::now();
             let results: Vec<anyhow::Result<Duration>> = stream::iter(&asks)
                 .map(|(gun, tag)| verify_tag(&client, gun, tag))
@@ -228,11 +229,13 @@ async fn timed_rows(
                 .collect()
                 .await;
             let elapsed = start.elapsed().as_secs_f64();
+            let ticks = ticks_before.zip(machine_ticks());
             Ok(Timed {
                 latencies: sorted(results.into_iter().collect::<anyhow::Result<Vec<_>>>()?),
                 elapsed,
                 server_cpu: cpu_before.zip(pid.and_then(cpu_seconds)),
                 own_cpu: own_before.zip(cpu_seconds(own)),
+                ticks,
             })
         })
     })
@@ -242,6 +245,7 @@ async fn timed_rows(
         elapsed,
         server_cpu,
         own_cpu,
+        ticks,
     } = timed;
     // The load generator shares the machine's cores with the server: what it spends is time
     // the server waits for a core, so it is shown beside the server's.
@@ -254,6 +258,20 @@ async fn timed_rows(
                 vec![("notarium", (after - before) * 1e6 / latencies.len() as f64)],
             ));
         }
+    }
+    // A virtual machine's host may run others on these cores meanwhile: the share of the
+    // machine's CPU time taken from it (steal) tells a run whose latency the host decided.
+    if let Some((before, after)) = ticks {
+        let total = after.total.saturating_sub(before.total).max(1);
+        rows.push(row(
+            format!("{label}, CPU time stolen by the host"),
+            "%",
+            false,
+            vec![(
+                "notarium",
+                after.steal.saturating_sub(before.steal) as f64 * 100.0 / total as f64,
+            )],
+        ));
     }
     rows.push(row(
         label.to_owned(),
@@ -286,6 +304,32 @@ struct Timed {
     elapsed: f64,
     server_cpu: Option<(f64, f64)>,
     own_cpu: Option<(f64, f64)>,
+    ticks: Option<(Ticks, Ticks)>,
+}
+
+/// The machine's CPU time in clock ticks, all cores together (the `cpu` line of `/proc/stat`):
+/// in all, and stolen by the hypervisor for others.
+#[derive(Clone, Copy)]
+struct Ticks {
+    total: u64,
+    steal: u64,
+}
+
+/// The machine's [`Ticks`] now; `None` where `/proc/stat` is missing or unreadable.
+fn machine_ticks() -> Option<Ticks> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    (fields.len() == 8).then(|| Ticks {
+        total: fields.iter().sum(),
+        steal: fields[7],
+    })
 }
 
 /// One `POST /v1/verify` of `gun:tag`, which must come back allowed with the digest the bench
