@@ -297,8 +297,8 @@ async fn timed_rows(
     Ok(())
 }
 
-/// What [`timed_rows`] measured: sorted latencies, seconds in all, and the CPU seconds of the
-/// server and of this process before and after.
+/// What [`timed_rows`] measured: sorted latencies, seconds in all, the CPU seconds of the
+/// server and of this process before and after, and the machine's [`Ticks`] before and after.
 struct Timed {
     latencies: Vec<Duration>,
     elapsed: f64,
