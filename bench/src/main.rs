@@ -4,6 +4,7 @@
 
 mod admission;
 mod client;
+mod closed_loop;
 mod kit;
 mod resources;
 mod servers;

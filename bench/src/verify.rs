@@ -7,17 +7,20 @@
 //! notary-server has no verifier of its own: the `POST` rows have no value in its column. In
 //! the `notarium verify` rows the columns name the remote the same command reads.
 
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
-use futures_util::stream::{self, StreamExt as _};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use ring::digest::{digest, SHA256};
 
 use crate::client::Client;
+use crate::closed_loop::{self, Conn};
 use crate::servers::{Server, Tls};
 use crate::{pct, prepare_new, run_publishes, sorted, wrk, Row};
 
@@ -190,10 +193,10 @@ async fn served_rows(
 /// Latency on a shared machine moves with whatever else runs; the server's own CPU time per
 /// verification moves far less, so it is the row to compare two builds by.
 ///
-/// The requests are sent from one thread of their own, on a single-threaded runtime with its
-/// own connections (opened beforehand with `warm_image`, a cached answer): the load generator
-/// shares the machine's cores with the server, and on several threads it spent a third more
-/// CPU per request, most of it waking its own threads.
+/// The requests are sent from one thread of their own, on a single-threaded runtime, over
+/// [`closed_loop`] connections of their own (opened beforehand with `warm_image`, a cached
+/// answer): the load generator shares the machine's cores with the server, and on several
+/// threads it spent a third more CPU per request, most of it waking its own threads.
 async fn timed_rows(
     rows: &mut Vec<Row>,
     label: &str,
@@ -204,34 +207,51 @@ async fn timed_rows(
 ) -> anyhow::Result<()> {
     let pid = served.child.id();
     let base = served.client.base.clone();
-    let (ca, warm_image) = (ca.to_vec(), warm_image.to_owned());
+    let config = closed_loop::config(ca)?;
+    let warm_image = warm_image.to_owned();
     let timed = tokio::task::spawn_blocking(move || -> anyhow::Result<Timed> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         runtime.block_on(async move {
-            let client = Client::new(&base, &ca)?;
             // Open the connections first, so no timed request pays a handshake.
-            let opened: Vec<anyhow::Result<Duration>> = stream::iter(0..MISS_IN_FLIGHT)
-                .map(|_| verify_once(&client, &warm_image))
-                .buffer_unordered(MISS_IN_FLIGHT)
-                .collect()
-                .await;
-            opened.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+            let (warm_gun, warm_tag) = warm_image.rsplit_once(':').context("a tagged image")?;
+            let mut conns = Vec::with_capacity(MISS_IN_FLIGHT);
+            for _ in 0..MISS_IN_FLIGHT {
+                let mut conn = Conn::open(&base, Arc::clone(&config)).await?;
+                ask(&mut conn, warm_gun, warm_tag).await?;
+                conns.push(conn);
+            }
+            let next = Cell::new(0);
             let own = std::process::id();
             let cpu_before = pid.and_then(cpu_seconds);
             let own_before = cpu_seconds(own);
             let ticks_before = machine_ticks();
             let start = Instant::now();
-            let results: Vec<anyhow::Result<Duration>> = stream::iter(&asks)
-                .map(|(gun, tag)| verify_tag(&client, gun, tag))
-                .buffer_unordered(MISS_IN_FLIGHT)
-                .collect()
-                .await;
+            // Each connection asks for the next repository as soon as its answer is in.
+            let loops: FuturesUnordered<_> = conns
+                .iter_mut()
+                .map(|conn| {
+                    let (asks, next) = (&asks, &next);
+                    async move {
+                        let mut took = Vec::with_capacity(asks.len() / MISS_IN_FLIGHT + 1);
+                        while let Some((gun, tag)) = asks.get(next.get()) {
+                            next.set(next.get() + 1);
+                            took.push(ask(conn, gun, tag).await?);
+                        }
+                        anyhow::Ok(took)
+                    }
+                })
+                .collect();
+            let results: Vec<anyhow::Result<Vec<Duration>>> = loops.collect().await;
             let elapsed = start.elapsed().as_secs_f64();
             let ticks = ticks_before.zip(machine_ticks());
+            let mut latencies = Vec::with_capacity(asks.len());
+            for took in results {
+                latencies.extend(took?);
+            }
             Ok(Timed {
-                latencies: sorted(results.into_iter().collect::<anyhow::Result<Vec<_>>>()?),
+                latencies: sorted(latencies),
                 elapsed,
                 server_cpu: cpu_before.zip(pid.and_then(cpu_seconds)),
                 own_cpu: own_before.zip(cpu_seconds(own)),
@@ -332,10 +352,31 @@ fn machine_ticks() -> Option<Ticks> {
     })
 }
 
-/// One `POST /v1/verify` of `gun:tag`, which must come back allowed with the digest the bench
-/// kit signs for that tag (the sha256 of its name). The answer is read into just the fields
-/// checked, and shown whole only when it is wrong: this runs on the cores the server uses.
+/// One `POST /v1/verify` of `gun:tag` through the pooled client, which must come back
+/// allowed with the digest the bench kit signs for that tag.
 async fn verify_tag(client: &Client, gun: &str, tag: &str) -> anyhow::Result<Duration> {
+    let image = format!("{gun}:{tag}");
+    let answer = client
+        .post_bytes("/v1/verify", "application/json", Bytes::from(body(&image)))
+        .await?;
+    check(&image, tag, answer.status, &answer.body)?;
+    Ok(answer.took)
+}
+
+/// [`verify_tag`] on a connection of the closed loop.
+async fn ask(conn: &mut Conn, gun: &str, tag: &str) -> anyhow::Result<Duration> {
+    let image = format!("{gun}:{tag}");
+    let answer = conn
+        .post("/v1/verify", "application/json", body(&image).as_bytes())
+        .await?;
+    check(&image, tag, answer.status, answer.body)?;
+    Ok(answer.took)
+}
+
+/// That an answer to a verification of `image` allows it with the digest the bench kit signs
+/// for `tag` (the sha256 of its name). The answer is read into just the fields checked, and
+/// shown whole only when it is wrong: this runs on the cores the server uses.
+fn check(image: &str, tag: &str, status: u16, body: &[u8]) -> anyhow::Result<()> {
     #[derive(serde::Deserialize)]
     struct Answer {
         results: Vec<Result>,
@@ -345,21 +386,17 @@ async fn verify_tag(client: &Client, gun: &str, tag: &str) -> anyhow::Result<Dur
         allowed: bool,
         digest: Option<String>,
     }
-    let image = format!("{gun}:{tag}");
-    let answer = client
-        .post_bytes("/v1/verify", "application/json", Bytes::from(body(&image)))
-        .await?;
     let want = format!("sha256:{}", hex::encode(digest(&SHA256, tag.as_bytes())));
-    let read: Option<Answer> = serde_json::from_slice(&answer.body).ok();
+    let read: Option<Answer> = serde_json::from_slice(body).ok();
     let right = read
         .as_ref()
         .and_then(|a| a.results.first())
         .is_some_and(|r| r.allowed && r.digest.as_deref() == Some(want.as_str()));
-    if answer.status != 200 || !right {
-        let text = String::from_utf8_lossy(&answer.body);
+    if status != 200 || !right {
+        let text = String::from_utf8_lossy(body);
         bail!("POST /v1/verify of {image}: not allowed with its signed digest: {text}");
     }
-    Ok(answer.took)
+    Ok(())
 }
 
 /// The CPU time process `pid` has spent, in seconds, to the nanosecond: the sum over its
