@@ -28,17 +28,7 @@ pub struct Answer {
 impl Client {
     /// A client for `base` (`https://127.0.0.1:PORT`) trusting the PEM CA at `ca_pem`.
     pub fn new(base: &str, ca_pem: &[u8]) -> anyhow::Result<Client> {
-        use rustls::pki_types::pem::PemObject as _;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
-            roots.add(cert?)?;
-        }
-        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let config = tls_config(ca_pem)?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(config)
             .https_only()
@@ -95,4 +85,21 @@ impl Client {
             .body(Full::new(Bytes::from(body)))?;
         self.send(request).await
     }
+}
+
+/// The TLS configuration of every bench client: the PEM CA `ca_pem` is the only root trusted.
+pub fn tls_config(ca_pem: &[u8]) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert?)?;
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
 }

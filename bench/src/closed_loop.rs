@@ -38,22 +38,6 @@ pub struct Answer<'a> {
     pub took: Duration,
 }
 
-/// The client configuration trusting only the PEM CA `ca_pem`.
-pub fn config(ca_pem: &[u8]) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    use rustls::pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert?)?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
 impl Conn {
     /// Connects to `base` (`https://HOST:PORT`) and completes the TLS handshake.
     pub async fn open(base: &str, config: Arc<rustls::ClientConfig>) -> anyhow::Result<Conn> {

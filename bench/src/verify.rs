@@ -20,7 +20,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use ring::digest::{digest, SHA256};
 
 use crate::client::Client;
-use crate::closed_loop::{self, Conn};
+use crate::closed_loop::Conn;
 use crate::servers::{Server, Tls};
 use crate::{pct, prepare_new, run_publishes, sorted, wrk, Row};
 
@@ -194,7 +194,7 @@ async fn served_rows(
 /// verification moves far less, so it is the row to compare two builds by.
 ///
 /// The requests are sent from one thread of their own, on a single-threaded runtime, over
-/// [`closed_loop`] connections of their own (opened beforehand with `warm_image`, a cached
+/// [`crate::closed_loop`] connections of their own (opened beforehand with `warm_image`, a cached
 /// answer): the load generator shares the machine's cores with the server, and on several
 /// threads it spent a third more CPU per request, most of it waking its own threads.
 async fn timed_rows(
@@ -207,7 +207,7 @@ async fn timed_rows(
 ) -> anyhow::Result<()> {
     let pid = served.child.id();
     let base = served.client.base.clone();
-    let config = closed_loop::config(ca)?;
+    let config = Arc::new(crate::client::tls_config(ca)?);
     let warm_image = warm_image.to_owned();
     let timed = tokio::task::spawn_blocking(move || -> anyhow::Result<Timed> {
         let runtime = tokio::runtime::Builder::new_current_thread()
