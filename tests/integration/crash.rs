@@ -214,9 +214,9 @@ fn sigkill_during_publishes_loses_nothing_acknowledged() {
         let first = acked + 1;
         let progress = Arc::new(AtomicU64::new(acked));
         let progress2 = Arc::clone(&progress);
-        // Publish in a loop until the server goes away; return the last acknowledged version.
+        // Publish in a loop until the server goes away, the last acknowledged version kept in
+        // `progress`; return what ended the loop.
         let publisher = std::thread::spawn(move || {
-            let mut last = first - 1;
             for version in first.. {
                 let t =
                     repo2.targets_file(version, json!({format!("v{version}"): kit::target(b"x")}));
@@ -230,15 +230,12 @@ fn sigkill_during_publishes_loses_nothing_acknowledged() {
                     Some(&ct),
                     &body,
                 ) {
-                    Ok((200, _)) => {
-                        last = version;
-                        progress2.store(version, Ordering::Release);
-                    }
+                    Ok((200, _)) => progress2.store(version, Ordering::Release),
                     Ok((status, body)) => panic!(
                         "publish {version}: {status} {}",
                         String::from_utf8_lossy(&body)
                     ),
-                    Err(e) => return (last, e.to_string()),
+                    Err(e) => return e.to_string(),
                 }
             }
             unreachable!("versions do not run out")
@@ -255,8 +252,8 @@ fn sigkill_during_publishes_loses_nothing_acknowledged() {
             std::thread::sleep(Duration::from_millis(10));
         }
         server.kill();
-        let (last, ended_by) = publisher.join().expect("publisher");
-        acked = last;
+        let ended_by = publisher.join().expect("publisher");
+        acked = progress.load(Ordering::Acquire);
         assert!(
             acked >= first,
             "round {round}: no publish was acknowledged before the kill (the publisher stopped \
